@@ -1,0 +1,86 @@
+"""keraslm: a plugin-based Keras library for language models.
+
+`import keraslm` is light: it loads neither TensorFlow nor any exporter
+runtime. The sub-packages that need Keras (`keraslm.layers`,
+`keraslm.models`, ...) are imported on first attribute access.
+
+Example:
+
+```python
+import keraslm
+
+keraslm.registry.losses.names()
+loss = keraslm.registry.losses.build("masked_sparse_categorical_crossentropy")
+```
+"""
+
+import importlib
+
+from keraslm import registry
+from keraslm.hookspecs import hookimpl
+from keraslm.plugins import get_plugin_manager, list_plugins, load_plugins
+
+__version__ = "0.1.0"
+
+_LAZY_SUBMODULES = (
+    "layers", "models", "testing", "exporting", "plugins", "cli", "builtins",
+    "text", "data", "training", "generation", "evaluation",
+)
+
+__all__ = [
+    "__version__", "export", "get_plugin_manager", "hookimpl", "list_plugins",
+    "load_model", "load_plugins", "registry", *_LAZY_SUBMODULES,
+]
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"keraslm.{name}")
+    raise AttributeError(f"module 'keraslm' has no attribute '{name}'")
+
+
+def export(model, path, format="saved_model", **options):
+    """Exports `model` to `path` with the exporter registered as `format`.
+
+    The exporter writes the file, runs it in its own runtime on inputs of
+    several shapes and compares the outputs with the Keras model; see
+    `keraslm.exporting.export`.
+
+    Example:
+
+    ```python
+    result = keraslm.export(model, "out/model", format="saved_model")
+    result.max_abs_diff
+    ```
+    """
+    from keraslm import exporting
+
+    return exporting.export(model, path, format=format, **options)
+
+
+def load_model(path, **kwargs):
+    """Loads a `.keras` model saved with keraslm components.
+
+    Loads plugins first and imports every registered task head, loss and
+    metric, so layers from plugins are registered with Keras before
+    deserialization.
+
+    Example:
+
+    ```python
+    model = keraslm.load_model("run/model.keras")
+    ```
+    """
+    import keras
+
+    load_plugins()
+    for module in ("layers", "models"):
+        try:
+            importlib.import_module(f"keraslm.{module}")
+        except ModuleNotFoundError as error:
+            if error.name != f"keraslm.{module}":
+                raise
+    for family in (registry.task_heads, registry.losses, registry.metrics):
+        for component in family:
+            component.load()
+    return keras.saving.load_model(path, **kwargs)

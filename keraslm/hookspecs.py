@@ -1,0 +1,150 @@
+"""The keraslm plugin hooks.
+
+Every component family of keraslm (task heads, losses, optimizers, learning
+rate schedules, exporters, tokenizers, metrics and command-line commands) is
+collected through one hook below. The built-in components are registered
+through these same hooks by the internal plugins in `keraslm.builtins`, so an
+external plugin has exactly the same power as the core.
+
+A plugin is a module (or any object) with functions named after the hooks and
+decorated with `keraslm.hookimpl`:
+
+```python
+import keraslm
+
+@keraslm.hookimpl
+def register_losses(register):
+    register("squared_hinge", make_squared_hinge, description="Squared hinge.")
+```
+
+and an entry point in its `pyproject.toml`:
+
+```toml
+[project.entry-points.keraslm]
+my_plugin = "my_plugin_module"
+```
+
+Registries are built lazily, the first time a component of that family is
+looked up, and rebuilt whenever the set of registered plugins changes. Hooks
+are therefore called at lookup time, not at import time: keep the hook bodies
+cheap and import heavy libraries (TensorFlow, tf2onnx, LiteRT) inside the
+factories they register, not at module level.
+
+The `register` callback passed to every component hook has the signature
+
+    register(name, factory, *, description=None, **metadata)
+
+- `name`: str. The public name users type (`--loss focal`). Lower case
+  letters, digits, `_`, `-` and `.`; unique across all plugins (a second
+  plugin registering the same name is an error naming both).
+- `factory`: a callable (class or function) that builds the component from
+  keyword arguments; `keraslm.registry.<family>.build(name, **kwargs)` calls it.
+- `description`: str, optional. One line shown by `keraslm plugins --all`.
+- `**metadata`: extra keyword arguments, stored on the registry entry for the
+  code that uses the component (for example `file_extension=".onnx"` for an
+  exporter). New keywords may be added to `register` in later versions, so
+  hook implementations should pass keywords, never positional metadata.
+"""
+
+import pluggy
+
+PROJECT_NAME = "keraslm"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_task_heads(register):
+    """Register task heads (the layers that turn a backbone into a task model).
+
+    Called the first time `keraslm.registry.task_heads` is used after the set
+    of plugins changed. The factory builds a Keras layer; it receives the
+    head's configuration as keyword arguments (for example `num_classes=2,
+    pooling="cls"` for classification). Metadata conventionally includes
+    `task="classify"` (the `keraslm train --task` value the head serves).
+    """
+
+
+@hookspec
+def register_losses(register):
+    """Register losses.
+
+    Called the first time `keraslm.registry.losses` is used after the set of
+    plugins changed. The factory returns a `keras.losses.Loss` (or a callable
+    `loss(y_true, y_pred)`) from keyword arguments such as
+    `from_logits=True`.
+    """
+
+
+@hookspec
+def register_optimizers(register):
+    """Register optimizers.
+
+    Called the first time `keraslm.registry.optimizers` is used after the set
+    of plugins changed. The factory returns a `keras.optimizers.Optimizer`;
+    it receives `learning_rate` (a float or a schedule) and any optimizer
+    options (`weight_decay=0.01`, `clipnorm=1.0`, ...) as keywords.
+    """
+
+
+@hookspec
+def register_schedules(register):
+    """Register learning-rate schedules.
+
+    Called the first time `keraslm.registry.schedules` is used after the set
+    of plugins changed. The factory returns a
+    `keras.optimizers.schedules.LearningRateSchedule` from keywords such as
+    `learning_rate`, `decay_steps` and `warmup_steps`.
+    """
+
+
+@hookspec
+def register_exporters(register):
+    """Register model exporters (`keraslm export --format NAME`).
+
+    Called the first time `keraslm.registry.exporters` is used after the set
+    of plugins changed. The factory is called as
+    `factory(model=model, path=path, inputs=inputs, atol=atol, **options)`
+    (`inputs`: a list of input batches of several shapes), writes the exported
+    artifact at `path` and returns a `keraslm.exporting.ExportResult`, normally
+    by running the file in its own runtime and comparing it with the Keras
+    model through `keraslm.exporting.finish` / `check_parity`. Metadata conventionally includes
+    `file_extension` (for example `".onnx"`).
+    """
+
+
+@hookspec
+def register_tokenizers(register):
+    """Register tokenizers.
+
+    Called the first time `keraslm.registry.tokenizers` is used after the set
+    of plugins changed. The factory builds a tokenizer from keywords (for
+    example a vocabulary or `sequence_length`); a tokenizer maps strings to
+    integer ids (`tokenize`) and back (`detokenize`).
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Register evaluation metrics.
+
+    Called the first time `keraslm.registry.metrics` is used after the set of
+    plugins changed. The factory returns a `keras.metrics.Metric` from keyword
+    arguments (for example `from_logits=True`).
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Register `keraslm` sub-commands.
+
+    Called once each time the `keraslm` command line starts, after plugins are
+    loaded. `cli` is a `keraslm.cli.CommandRegistry`; call
+
+        cli.add_command(name, handler, *, help, configure=None)
+
+    where `configure(parser)` adds arguments to an `argparse.ArgumentParser`
+    and `handler(args)` runs the command and returns an exit status (or
+    None for 0). A command name used by two plugins is an error naming both.
+    """

@@ -1,0 +1,98 @@
+"""Optimizers and learning-rate schedules registered by keraslm."""
+
+import keras
+
+
+def sgd(learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    """SGD with optional (Nesterov) momentum; `clipnorm`/`global_clipnorm` pass through.
+
+    Example:
+
+    ```python
+    optimizer = keraslm.registry.optimizers.build("sgd", momentum=0.9)
+    ```
+    """
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum,
+                                nesterov=nesterov, **kwargs)
+
+
+def adam(learning_rate=1e-3, **kwargs):
+    """Adam; keyword arguments go to `keras.optimizers.Adam`.
+
+    Example:
+
+    ```python
+    optimizer = keraslm.registry.optimizers.build("adam", global_clipnorm=1.0)
+    ```
+    """
+    return keras.optimizers.Adam(learning_rate=learning_rate, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class AdamW(keras.optimizers.AdamW):
+    """AdamW that never decays biases, normalization scales or embeddings.
+
+    Decoupled weight decay (Loshchilov & Hutter) is applied only to variables
+    of rank 2 or more that are not embedding tables: biases and LayerNorm
+    gamma/beta (rank 1) and any variable whose path contains "embedding" are
+    left alone, as in BERT and GPT-2 training recipes. Other arguments are
+    those of `keras.optimizers.AdamW`.
+
+    Args:
+        learning_rate: float or schedule. Defaults to `1e-3`.
+        weight_decay: float. Defaults to `0.01`.
+
+    Example:
+
+    ```python
+    optimizer = keraslm.registry.optimizers.build("adamw", weight_decay=0.1)
+    ```
+
+    References:
+        - [Loshchilov & Hutter, 2019](https://arxiv.org/abs/1711.05101)
+    """
+
+    def __init__(self, learning_rate=1e-3, weight_decay=0.01, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         **kwargs)
+
+    def _use_weight_decay(self, variable):
+        if len(variable.shape) < 2 or "embedding" in variable.path.lower():
+            return False
+        return super()._use_weight_decay(variable)
+
+
+def constant_schedule(learning_rate=1e-3):
+    """A constant learning rate (a float, which Keras optimizers accept)."""
+    return float(learning_rate)
+
+
+def warmup_cosine_schedule(learning_rate=1e-3, decay_steps=1000,
+                           warmup_steps=0, alpha=0.0):
+    """Linear warmup from 0 to `learning_rate` over `warmup_steps`, then cosine decay.
+
+    Args:
+        learning_rate: float. The peak learning rate. Defaults to `1e-3`.
+        decay_steps: int. Steps of cosine decay after the warmup.
+        warmup_steps: int. Steps of linear warmup. Defaults to `0`.
+        alpha: float. Final learning rate as a fraction of the peak.
+
+    Example:
+
+    ```python
+    schedule = keraslm.registry.schedules.build(
+        "warmup_cosine", learning_rate=3e-4, warmup_steps=100, decay_steps=900)
+    float(schedule(100))  # 3e-4
+    ```
+    """
+    for name, value in (("decay_steps", decay_steps), ("warmup_steps", warmup_steps)):
+        if int(value) != value or value < 0:
+            raise ValueError(f"`{name}` must be a non-negative integer. "
+                             f"Received: {name}={value}")
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else learning_rate,
+        decay_steps=int(decay_steps),
+        alpha=alpha,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=int(warmup_steps),
+    )

@@ -1,0 +1,259 @@
+"""Name -> component registries, built lazily from the plugin hooks.
+
+Each component family has one registry object in this module:
+
+```python
+import keraslm
+
+keraslm.registry.losses.names()          # ['masked_sparse_categorical_crossentropy', ...]
+loss = keraslm.registry.losses.build("masked_sparse_categorical_crossentropy")
+keraslm.registry.losses.get("focall")    # UnknownComponentError: ... Did you mean 'focal'?
+```
+
+A registry is (re)built from its hook the first time it is used after the set
+of registered plugins changed, so `pm.register(...)` / `pm.unregister(...)`
+take effect on the next lookup without any cache to clear.
+"""
+
+import dataclasses
+import difflib
+import importlib
+import re
+import warnings
+from typing import Any, Callable, Iterator
+
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class RegistryError(ValueError):
+    """Base class for registry errors."""
+
+
+class UnknownComponentError(RegistryError, LookupError):
+    """A name that no plugin registered was looked up."""
+
+
+class DuplicateComponentError(RegistryError):
+    """Two plugins registered the same name in one family."""
+
+
+class InvalidComponentError(RegistryError):
+    """A plugin called `register` with arguments keraslm cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """One registered component.
+
+    Attributes:
+        name: str. The public name.
+        family: str. The registry it belongs to (`"loss"`, `"exporter"`, ...).
+        plugin: str. The name of the plugin that registered it.
+        factory: a callable, or an import string `"package.module:attribute"`
+            resolved on first use by `load()`.
+        description: str or None. One line for listings.
+        metadata: dict. Extra keyword arguments given to `register`.
+    """
+
+    name: str
+    family: str
+    plugin: str
+    factory: Any
+    description: str | None = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def load(self) -> Callable:
+        """Returns the factory, importing it first if it is an import string."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attribute = self.factory.partition(":")
+        try:
+            target = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as error:
+            raise InvalidComponentError(
+                f"{self.family.capitalize()} '{self.name}' from plugin "
+                f"'{self.plugin}' points to '{self.factory}', which cannot be "
+                f"imported: {type(error).__name__}: {error}"
+            ) from error
+        if not callable(target):
+            raise InvalidComponentError(
+                f"{self.family.capitalize()} '{self.name}' from plugin "
+                f"'{self.plugin}' points to '{self.factory}', which is not "
+                f"callable (got {type(target).__name__})."
+            )
+        return target
+
+    def build(self, **kwargs):
+        """Calls the factory with `kwargs` and returns the component."""
+        return self.load()(**kwargs)
+
+
+def suggest(name: str, candidates) -> str | None:
+    """Returns the candidate closest to `name`, or None if none is close."""
+    candidates = list(candidates)
+    folded = {c.lower().replace("-", "_"): c for c in candidates}
+    key = str(name).lower().replace("-", "_")
+    if key in folded:
+        return folded[key]
+    matches = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
+    return folded[matches[0]] if matches else None
+
+
+def unknown_name_message(kind: str, name, available) -> str:
+    """The message for an unknown name: what exists and the closest match."""
+    available = sorted(available)
+    message = f"Unknown {kind} '{name}'. Available: "
+    message += ", ".join(available) if available else "(none registered)"
+    message += "."
+    closest = suggest(name, available)
+    if closest is not None:
+        message += f" Did you mean '{closest}'?"
+    return message
+
+
+class Registry:
+    """The components of one family, collected from one hook.
+
+    Args:
+        family: str. Singular name used in messages (`"loss"`).
+        hook: str. The hook that collects the family (`"register_losses"`).
+    """
+
+    def __init__(self, family: str, hook: str):
+        self.family = family
+        self.hook = hook
+        self._snapshot = None
+        self._components: dict[str, Component] = {}
+
+    def __repr__(self):
+        return f"<Registry {self.hook}: {len(self)} components>"
+
+    def _plugin_manager(self):
+        from keraslm import plugins
+
+        return plugins.get_plugin_manager()
+
+    def _collect(self) -> dict[str, Component]:
+        from keraslm import plugins
+
+        pm = self._plugin_manager()
+        snapshot = plugins.registration_snapshot(pm)
+        if snapshot == self._snapshot:
+            return self._components
+        plugins.check_hooks(pm)
+        components: dict[str, Component] = {}
+        for plugin_name, register_hook in plugins.iter_hook_impls(pm, self.hook):
+            staged: list[Component] = []
+
+            def register(name, factory, *, description=None, _plugin=plugin_name,
+                         _staged=staged, **metadata):
+                _staged.append(
+                    self._validate(name, factory, description, metadata, _plugin)
+                )
+
+            try:
+                register_hook(register=register)
+            except RegistryError:
+                raise
+            except Exception as error:  # a broken plugin must not stop the host
+                message = (
+                    f"Plugin '{plugin_name}' failed in hook {self.hook}: "
+                    f"{type(error).__name__}: {error}"
+                )
+                if plugins.strict_mode():
+                    raise plugins.PluginError(message) from error
+                warnings.warn(message + " Its components are skipped.",
+                              plugins.PluginLoadWarning, stacklevel=2)
+                continue
+            for component in staged:
+                previous = components.get(component.name)
+                if previous is not None:
+                    raise DuplicateComponentError(
+                        f"{self.family.capitalize()} '{component.name}' is "
+                        f"registered by two plugins: '{previous.plugin}' and "
+                        f"'{component.plugin}'. Rename one, or disable one with "
+                        f"KERASLM_DISABLE_PLUGINS."
+                    )
+                components[component.name] = component
+        self._components = components
+        self._snapshot = snapshot
+        return components
+
+    def _validate(self, name, factory, description, metadata, plugin) -> Component:
+        where = f"Plugin '{plugin}' (hook {self.hook})"
+        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+            raise InvalidComponentError(
+                f"{where} registered a {self.family} with an invalid name. "
+                f"Received: name={name!r}. Expected a lower-case string of "
+                f"letters, digits, '_', '-' or '.', such as 'focal_loss'."
+            )
+        if not (callable(factory) or (isinstance(factory, str)
+                                      and _IMPORT_STRING.match(factory))):
+            raise InvalidComponentError(
+                f"{where} registered {self.family} '{name}' with a factory that "
+                f"is neither callable nor an import string. Received: "
+                f"factory={factory!r}. Expected a class or function, or "
+                f"'package.module:attribute'."
+            )
+        if description is not None and not isinstance(description, str):
+            raise InvalidComponentError(
+                f"{where} registered {self.family} '{name}' with a non-string "
+                f"description. Received: description={description!r}."
+            )
+        return Component(name=name, family=self.family, plugin=plugin,
+                         factory=factory, description=description,
+                         metadata=dict(metadata))
+
+    def get(self, name: str) -> Component:
+        """Returns the `Component` registered as `name`.
+
+        Raises:
+            UnknownComponentError: no plugin registered `name`; the message
+                lists what exists and suggests the closest name.
+        """
+        components = self._collect()
+        if name not in components:
+            raise UnknownComponentError(
+                unknown_name_message(self.family, name, components)
+            )
+        return components[name]
+
+    def build(self, name: str, **kwargs):
+        """Builds the component registered as `name` from `kwargs`."""
+        return self.get(name).build(**kwargs)
+
+    def names(self) -> list[str]:
+        """All registered names, sorted."""
+        return sorted(self._collect())
+
+    def __contains__(self, name) -> bool:
+        return name in self._collect()
+
+    def __iter__(self) -> Iterator[Component]:
+        return iter(list(self._collect().values()))
+
+    def __len__(self) -> int:
+        return len(self._collect())
+
+
+task_heads = Registry("task head", "register_task_heads")
+losses = Registry("loss", "register_losses")
+optimizers = Registry("optimizer", "register_optimizers")
+schedules = Registry("schedule", "register_schedules")
+exporters = Registry("exporter", "register_exporters")
+tokenizers = Registry("tokenizer", "register_tokenizers")
+metrics = Registry("metric", "register_metrics")
+
+ALL = {
+    "task_heads": task_heads,
+    "losses": losses,
+    "optimizers": optimizers,
+    "schedules": schedules,
+    "exporters": exporters,
+    "tokenizers": tokenizers,
+    "metrics": metrics,
+}
+"""Every component registry, keyed by family (plural)."""
