@@ -1,0 +1,5 @@
+import sys
+
+from keraslm.cli import main
+
+sys.exit(main())

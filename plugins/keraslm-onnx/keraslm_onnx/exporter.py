@@ -1,0 +1,82 @@
+"""Export a Keras model to ONNX and check it in onnxruntime."""
+
+from keraslm.exporting import ExportError, finish
+
+DEFAULT_OPSET = 17
+
+
+def _install_hint(error):
+    return ExportError(
+        f"The onnx exporter needs tf2onnx, onnx and onnxruntime ({error}). "
+        "Install them with: pip install keraslm-onnx"
+    )
+
+
+def export_onnx(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
+    """Writes `model` as ONNX with dynamic batch and length, then checks it.
+
+    The conversion goes through `tf2onnx.convert.from_keras` with an input
+    signature whose free dimensions stay symbolic, so one file serves every
+    batch size and sequence length. The file is then run in onnxruntime (CPU)
+    on `inputs` and compared with the Keras model.
+
+    Args:
+        model: a built Keras model with a single input.
+        path: str. Output `.onnx` file.
+        inputs: list of input batches for the parity check.
+        atol: float. Largest allowed absolute difference. Defaults to `1e-4`.
+        opset: int. ONNX opset. Defaults to `17`.
+
+    Example:
+
+    ```python
+    result = keraslm.export(model, "model.onnx", format="onnx", opset=17)
+    ```
+    """
+    try:
+        import numpy as np
+        import onnx
+        import onnxruntime
+        import tensorflow as tf
+        import tf2onnx
+    except ImportError as error:
+        raise _install_hint(error) from error
+
+    if len(model.inputs) != 1:
+        raise ExportError(
+            "The onnx exporter handles models with one input. Received a model "
+            f"with {len(model.inputs)} inputs."
+        )
+    spec = model.inputs[0]
+    signature = [tf.TensorSpec(tuple(spec.shape), tf.as_dtype(str(spec.dtype)),
+                               name="inputs")]
+
+    @tf.function(input_signature=signature)
+    def serve(x):
+        return model(x, training=False)
+
+    try:
+        model_proto, _ = tf2onnx.convert.from_function(
+            serve, input_signature=signature, opset=opset, output_path=str(path)
+        )
+    except Exception as error:
+        raise ExportError(
+            f"tf2onnx could not convert the model (opset {opset}): "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    onnx.checker.check_model(str(path))
+    session = onnxruntime.InferenceSession(str(path),
+                                           providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def run(batch):
+        outputs = session.run(None, {input_name: np.asarray(batch)})
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    ops = sorted({node.op_type for node in model_proto.graph.node})
+    return finish("onnx", path, model, run, inputs, atol, details={
+        "opset": opset,
+        "ops": ops,
+        "onnxruntime": onnxruntime.__version__,
+        "tf2onnx": tf2onnx.__version__,
+    })

@@ -1,0 +1,200 @@
+"""The plugin manager with real pip-installed plugin distributions."""
+
+import importlib.metadata
+
+import pytest
+
+import keraslm
+from keraslm import plugins, registry
+
+from plugin_fixtures import build_and_install, plugins_json, run_keraslm
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return build_and_install(str(tmp_path_factory.mktemp("plugins")))
+
+
+def by_name(report):
+    return {row["name"]: row for row in report["plugins"]}
+
+
+def test_installed_plugin_is_found_by_entry_point_and_listed(site):
+    report = plugins_json(run_keraslm(site, "plugins", "--json", load="kl_good"))
+    good = by_name(report)["kl_good"]
+    assert good["distribution"] == "kl-good"
+    assert good["version"] == "1.2.3"
+    assert good["hooks"] == ["register_commands", "register_losses"]
+    assert good["components"] == {"losses": ["fixture_hinge"]}
+    assert report["failures"] == []
+    # Built-ins are hidden without --all.
+    assert not any(row["builtin"] for row in report["plugins"])
+
+
+def test_plugin_command_runs(site):
+    result = run_keraslm(site, "hello", "world", load="kl_good")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello world from kl_good"
+
+
+def test_all_lists_builtins_with_their_components(site):
+    report = plugins_json(run_keraslm(site, "plugins", "--all", "--json", load=""))
+    rows = by_name(report)
+    assert set(plugins.BUILTIN_PLUGINS) <= set(rows)
+    losses = rows["keraslm.builtins.losses"]
+    assert losses["builtin"] and losses["distribution"] == "keraslm"
+    assert "masked_sparse_categorical_crossentropy" in losses["components"]["losses"]
+    assert "saved_model" in rows["keraslm.builtins.exporters"]["components"]["exporters"]
+
+
+def test_broken_plugin_is_reported_and_skipped(site):
+    result = run_keraslm(site, "plugins", "--json", load="kl_broken,kl_good")
+    report = plugins_json(result)
+    assert "kl_good" in by_name(report)  # the host keeps working
+    assert "kl_broken" not in by_name(report)
+    [failure] = report["failures"]
+    assert failure["name"] == "kl_broken"
+    assert failure["distribution"] == "kl-broken"
+    assert "RuntimeError: kl_broken cannot start: missing configuration" in failure["error"]
+    assert "keraslm plugin 'kl_broken' was not loaded" in result.stderr
+
+
+def test_broken_plugin_stops_strict_mode(site):
+    result = run_keraslm(site, "plugins", load="kl_broken,kl_good", strict=True)
+    assert result.returncode == 2
+    assert "kl_broken" in result.stderr
+    assert "missing configuration" in result.stderr
+
+
+def test_misspelled_hook_is_rejected_with_suggestion(site):
+    result = run_keraslm(site, "plugins", "--json", load="kl_misspelled")
+    report = plugins_json(result)
+    assert "kl_misspelled" not in by_name(report)
+    [failure] = report["failures"]
+    assert "unknown hook 'register_lossess'" in failure["error"]
+    assert "did you mean 'register_losses'?" in failure["error"]
+    strict = run_keraslm(site, "plugins", load="kl_misspelled", strict=True)
+    assert strict.returncode == 2
+    assert "register_lossess" in strict.stderr
+
+
+def test_misspelled_hook_registered_directly_is_an_error(plugin_manager):
+    class Misspelled:
+        @keraslm.hookimpl
+        def register_metric(self, register):
+            pass
+
+    plugin_manager.register(Misspelled(), name="misspelled")
+    with pytest.raises(plugins.PluginError, match="did you mean 'register_metrics'"):
+        registry.metrics.names()
+
+
+def test_duplicate_name_names_both_plugins(site):
+    report = plugins_json(run_keraslm(site, "plugins", "--json", load="kl_duplicate"))
+    [error] = report["errors"]
+    assert "'masked_sparse_categorical_crossentropy'" in error
+    assert "'keraslm.builtins.losses'" in error and "'kl_duplicate'" in error
+
+
+def test_duplicate_name_in_process(plugin_manager):
+    class Dupe:
+        @keraslm.hookimpl
+        def register_optimizers(self, register):
+            register("adam", lambda **kw: None)
+
+    plugin_manager.register(Dupe(), name="dupe_plugin")
+    with pytest.raises(registry.DuplicateComponentError) as info:
+        registry.optimizers.get("adam")
+    assert "'keraslm.builtins.optimizers' and 'dupe_plugin'" in str(info.value)
+    plugin_manager.unregister(name="dupe_plugin")
+    assert registry.optimizers.get("adam").plugin == "keraslm.builtins.optimizers"
+
+
+def test_load_and_disable_select_plugins(site):
+    loaded = by_name(plugins_json(run_keraslm(site, "plugins", "--json", load="kl-good")))
+    assert "kl_good" in loaded and "onnx" not in loaded
+    none = plugins_json(run_keraslm(site, "plugins", "--json", load=""))
+    assert none["plugins"] == [] and none["failures"] == []
+    disabled = by_name(plugins_json(run_keraslm(
+        site, "plugins", "--json", disable="kl_broken,kl_misspelled,kl_duplicate")))
+    assert "kl_good" in disabled
+    assert not {"kl_broken", "kl_misspelled", "kl_duplicate"} & set(disabled)
+
+
+def test_load_names_an_uninstalled_plugin(site):
+    report = plugins_json(run_keraslm(site, "plugins", "--json", load="kl_gooood"))
+    [failure] = report["failures"]
+    assert failure["name"] == "kl_gooood"
+    assert "no installed distribution" in failure["error"]
+    assert "kl_good" in failure["error"]
+
+
+def test_unknown_name_suggests_closest():
+    with pytest.raises(registry.UnknownComponentError) as info:
+        registry.optimizers.get("adamm")
+    message = str(info.value)
+    assert message.startswith("Unknown optimizer 'adamm'. Available: adam, adamw, sgd")
+    assert message.endswith("Did you mean 'adam'?")
+    with pytest.raises(registry.UnknownComponentError, match="Available: .*saved_model"):
+        registry.exporters.get("tensorrt")
+
+
+def test_unknown_command_suggests_closest(site):
+    result = run_keraslm(site, "plugin", load="")
+    assert result.returncode == 2
+    assert "Unknown command 'plugin'" in result.stderr
+    assert "Did you mean 'plugins'?" in result.stderr
+
+
+@pytest.mark.parametrize("name, factory, expected", [
+    ("Bad Name", lambda: None, "invalid name. Received: name='Bad Name'"),
+    ("ok_name", 42, "neither callable nor an import string. Received: factory=42"),
+    ("ok_name", "no colon here", "neither callable nor an import string"),
+])
+def test_invalid_registration_is_explained(plugin_manager, name, factory, expected):
+    class Bad:
+        @keraslm.hookimpl
+        def register_metrics(self, register):
+            register(name, factory)
+
+    plugin_manager.register(Bad(), name="bad_plugin")
+    with pytest.raises(registry.InvalidComponentError) as info:
+        registry.metrics.names()
+    assert "Plugin 'bad_plugin'" in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_import_string_that_does_not_resolve(plugin_manager):
+    class Lazy:
+        @keraslm.hookimpl
+        def register_metrics(self, register):
+            register("missing_metric", "keraslm.no_such_module:Metric")
+
+    plugin_manager.register(Lazy(), name="lazy_plugin")
+    with pytest.raises(registry.InvalidComponentError,
+                       match="'keraslm.no_such_module:Metric', which cannot be imported"):
+        registry.metrics.build("missing_metric")
+
+
+def test_hook_that_raises_is_skipped_unless_strict(plugin_manager, monkeypatch):
+    class Raising:
+        @keraslm.hookimpl
+        def register_schedules(self, register):
+            raise KeyError("boom")
+
+    plugin_manager.register(Raising(), name="raising_plugin")
+    monkeypatch.setenv("KERASLM_STRICT_PLUGINS", "0")
+    with pytest.warns(plugins.PluginLoadWarning, match="raising_plugin.*KeyError"):
+        names = registry.schedules.names()
+    assert "warmup_cosine" in names
+    monkeypatch.setenv("KERASLM_STRICT_PLUGINS", "1")
+    plugin_manager.unregister(name="raising_plugin")
+    plugin_manager.register(Raising(), name="raising_plugin")
+    with pytest.raises(plugins.PluginError, match="raising_plugin"):
+        registry.schedules.names()
+
+
+def test_keraslm_onnx_is_a_pip_installed_entry_point():
+    entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group="keraslm")}
+    assert entry_points["onnx"].dist.name == "keraslm-onnx"
+    assert registry.exporters.get("onnx").plugin == "onnx"
