@@ -57,7 +57,10 @@ class AdamW(keras.optimizers.AdamW):
                          **kwargs)
 
     def _use_weight_decay(self, variable):
-        if len(variable.shape) < 2 or "embedding" in variable.path.lower():
+        # Inside `apply` the TensorFlow backend passes tf.Variables, which
+        # have no `path`; their `name` holds the path ("dense/kernel:0").
+        path = getattr(variable, "path", None) or variable.name
+        if len(variable.shape) < 2 or "embedding" in path.lower():
             return False
         return super()._use_weight_decay(variable)
 
