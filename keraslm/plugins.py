@@ -120,9 +120,23 @@ def _keraslm_version() -> str:
         return __version__
 
 
+class _Snapshot(tuple):
+    """The registered `(name, plugin)` pairs, compared by plugin identity.
+
+    It holds the plugin objects themselves, so an unregistered plugin cannot
+    be freed and its `id` reused by a new one while a registry caches it.
+    """
+
+    def __eq__(self, other):
+        return (isinstance(other, tuple) and len(self) == len(other) and all(
+            a[0] == b[0] and a[1] is b[1] for a, b in zip(self, other)))
+
+    __hash__ = tuple.__hash__
+
+
 def registration_snapshot(pm: pluggy.PluginManager) -> tuple:
     """A value that changes whenever a plugin is registered or unregistered."""
-    return tuple((name, id(plugin)) for name, plugin in pm.list_name_plugin())
+    return _Snapshot(pm.list_name_plugin())
 
 
 def iter_hook_impls(pm: pluggy.PluginManager, hook: str):
@@ -320,6 +334,8 @@ def describe_plugins(include_builtins: bool = False) -> dict:
     """
     from keraslm import registry
 
+    from keraslm import cli
+
     errors = []
     components = {}
     for family, reg in registry.ALL.items():
@@ -327,6 +343,15 @@ def describe_plugins(include_builtins: bool = False) -> dict:
             components[family] = list(reg)
         except (registry.RegistryError, PluginError) as error:
             errors.append(str(error))
+    try:
+        commands = cli.collect_commands(get_plugin_manager()).commands
+        components["commands"] = [
+            registry.Component(name=name, family="command", plugin=c["plugin"],
+                               factory=c["handler"], description=c["help"])
+            for name, c in commands.items()
+        ]
+    except (cli.CommandError, PluginError) as error:
+        errors.append(str(error))
     return {
         "plugins": _describe(include_builtins, components),
         "failures": [dataclasses.asdict(f) for f in plugin_failures()],
@@ -344,7 +369,7 @@ def list_plugins(include_builtins: bool = False) -> list[dict]:
     Returns:
         A list of dicts with `name`, `version`, `distribution`, `module`,
         `builtin`, `hooks` (the hooks it implements) and `components`
-        (family -> names it registered).
+        (family -> names it registered; `describe_plugins` adds `commands`).
     """
     from keraslm import registry
 

@@ -170,6 +170,11 @@ class Registry:
                 continue
             for component in staged:
                 previous = components.get(component.name)
+                if previous is not None and previous.plugin == component.plugin:
+                    raise DuplicateComponentError(
+                        f"{self.family.capitalize()} '{component.name}' is "
+                        f"registered twice by plugin '{component.plugin}'."
+                    )
                 if previous is not None:
                     raise DuplicateComponentError(
                         f"{self.family.capitalize()} '{component.name}' is "

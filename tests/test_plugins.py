@@ -25,7 +25,7 @@ def test_installed_plugin_is_found_by_entry_point_and_listed(site):
     assert good["distribution"] == "kl-good"
     assert good["version"] == "1.2.3"
     assert good["hooks"] == ["register_commands", "register_losses"]
-    assert good["components"] == {"losses": ["fixture_hinge"]}
+    assert good["components"] == {"commands": ["hello"], "losses": ["fixture_hinge"]}
     assert report["failures"] == []
     # Built-ins are hidden without --all.
     assert not any(row["builtin"] for row in report["plugins"])
@@ -198,3 +198,16 @@ def test_keraslm_onnx_is_a_pip_installed_entry_point():
     entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group="keraslm")}
     assert entry_points["onnx"].dist.name == "keraslm-onnx"
     assert registry.exporters.get("onnx").plugin == "onnx"
+
+
+def test_same_plugin_registering_a_name_twice(plugin_manager):
+    class Twice:
+        @keraslm.hookimpl
+        def register_losses(self, register):
+            register("twice", lambda: None)
+            register("twice", lambda: None)
+
+    plugin_manager.register(Twice(), name="twice_plugin")
+    with pytest.raises(registry.DuplicateComponentError,
+                       match="'twice' is registered twice by plugin 'twice_plugin'"):
+        registry.losses.names()
