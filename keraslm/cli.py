@@ -107,6 +107,8 @@ def main(argv=None) -> int:
     """Runs the `keraslm` command line and returns its exit status."""
     from keraslm import plugins
 
+    # TensorFlow's C++ start-up chatter hides our output; users can override.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         pm = plugins.get_plugin_manager()

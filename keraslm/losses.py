@@ -80,3 +80,153 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
             "ignore_class": self.ignore_class,
             "label_smoothing": self.label_smoothing,
         }
+
+
+def label_smoothed_crossentropy(label_smoothing=0.1, **kwargs):
+    """`MaskedSparseCategoricalCrossentropy` with `label_smoothing=0.1` by default.
+
+    Example:
+
+    ```python
+    loss = keraslm.registry.losses.build("label_smoothed_crossentropy")
+    ```
+    """
+    return MaskedSparseCategoricalCrossentropy(
+        label_smoothing=label_smoothing,
+        name=kwargs.pop("name", "label_smoothed_crossentropy"), **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class SparseFocalLoss(keras.losses.Loss):
+    """Focal loss on integer labels, for imbalanced classes or tokens.
+
+    `FL = -alpha * (1 - p_t) ** gamma * log(p_t)`, where `p_t` is the
+    probability of the true class: well-classified examples are down-weighted
+    so training concentrates on hard ones. `gamma=0, alpha=1` is plain
+    cross-entropy. Labels equal to `ignore_class` are left out of the mean.
+
+    Args:
+        gamma: float >= 0. Focusing parameter. Defaults to `2.0`.
+        alpha: float > 0. Constant weight. Defaults to `1.0`.
+        from_logits: bool. Defaults to `True`.
+        ignore_class: int or None. Label to ignore. Defaults to `None`.
+
+    Example:
+
+    ```python
+    loss = keraslm.registry.losses.build("focal", gamma=2.0)
+    loss(np.array([0, 1]), np.array([[2.0, -1.0], [0.5, 0.2]]))
+    ```
+
+    References:
+        - [Lin et al., 2017](https://arxiv.org/abs/1708.02002)
+    """
+
+    def __init__(self, gamma=2.0, alpha=1.0, from_logits=True, ignore_class=None,
+                 reduction="sum_over_batch_size", name="focal", dtype=None):
+        if float(gamma) < 0:
+            raise ValueError(f"`gamma` must be >= 0. Received: gamma={gamma}")
+        if float(alpha) <= 0:
+            raise ValueError(f"`alpha` must be > 0. Received: alpha={alpha}")
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.gamma = float(gamma)
+        self.alpha = float(alpha)
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        y_true = ops.cast(y_true, "int32")
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = ops.squeeze(y_true, axis=-1)
+        if self.from_logits:
+            log_probs = ops.log_softmax(y_pred, axis=-1)
+        else:
+            log_probs = ops.log(ops.clip(y_pred, 1e-7, 1.0))
+        valid = None
+        labels = y_true
+        if self.ignore_class is not None:
+            valid = ops.not_equal(y_true, self.ignore_class)
+            labels = ops.where(valid, y_true, ops.zeros_like(y_true))
+        log_pt = ops.squeeze(
+            ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1),
+            axis=-1,
+        )
+        loss = -self.alpha * ops.power(1.0 - ops.exp(log_pt), self.gamma) * log_pt
+        if valid is not None:
+            loss = ops.where(valid, loss, ops.zeros_like(loss))
+            keras.src.backend.set_keras_mask(loss, valid)
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma, "alpha": self.alpha,
+                "from_logits": self.from_logits, "ignore_class": self.ignore_class}
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class InfoNCE(keras.losses.Loss):
+    """Contrastive InfoNCE loss with in-batch negatives.
+
+    `y_pred` has shape `(batch, 2, dim)`: row `i` holds an anchor embedding
+    and its positive. Every other positive in the batch is a negative for
+    anchor `i`. Embeddings are L2-normalized, similarities are divided by
+    `temperature`, and the loss is the cross-entropy of picking the right
+    positive (the diagonal); `symmetric=True` averages it with the
+    positive-to-anchor direction (as in CLIP). `y_true` is ignored.
+
+    Args:
+        temperature: float > 0. Defaults to `0.05`.
+        symmetric: bool. Defaults to `False`.
+
+    Example:
+
+    ```python
+    loss = keraslm.registry.losses.build("infonce", temperature=0.1)
+    pairs = np.random.randn(8, 2, 32).astype("float32")
+    loss(None, pairs)
+    ```
+
+    References:
+        - [van den Oord et al., 2018](https://arxiv.org/abs/1807.03748)
+    """
+
+    def __init__(self, temperature=0.05, symmetric=False,
+                 reduction="sum_over_batch_size", name="infonce", dtype=None):
+        if float(temperature) <= 0:
+            raise ValueError("`temperature` must be > 0. "
+                             f"Received: temperature={temperature}")
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = float(temperature)
+        self.symmetric = symmetric
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if y_true is None:
+            y_true = ops.zeros((ops.shape(y_pred)[0],), dtype="int32")
+        return super().__call__(y_true, y_pred, sample_weight)
+
+    def call(self, y_true, y_pred):
+        if len(y_pred.shape) != 3 or (y_pred.shape[1] is not None
+                                      and y_pred.shape[1] != 2):
+            raise ValueError(
+                "InfoNCE expects `y_pred` of shape (batch, 2, dim) holding "
+                f"(anchor, positive) pairs. Received shape {y_pred.shape}."
+            )
+        y_pred = ops.cast(y_pred, "float32")
+        anchors = y_pred[:, 0, :]
+        positives = y_pred[:, 1, :]
+        anchors = anchors / ops.maximum(ops.norm(anchors, axis=-1, keepdims=True), 1e-12)
+        positives = positives / ops.maximum(
+            ops.norm(positives, axis=-1, keepdims=True), 1e-12)
+        logits = ops.matmul(anchors, ops.transpose(positives)) / self.temperature
+        targets = ops.arange(ops.shape(logits)[0])
+        loss = -ops.take_along_axis(ops.log_softmax(logits, axis=-1),
+                                    targets[:, None], axis=-1)[:, 0]
+        if self.symmetric:
+            reverse = -ops.take_along_axis(ops.log_softmax(logits, axis=0),
+                                           targets[None, :], axis=0)[0]
+            loss = 0.5 * (loss + reverse)
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature,
+                "symmetric": self.symmetric}

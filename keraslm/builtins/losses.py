@@ -11,3 +11,10 @@ def register_losses(register):
         description="Token cross-entropy averaged over real tokens (padding "
                     "ignored), optional label smoothing.",
     )
+    register("label_smoothed_crossentropy",
+             "keraslm.losses:label_smoothed_crossentropy",
+             description="Masked cross-entropy with label smoothing 0.1.")
+    register("focal", "keraslm.losses:SparseFocalLoss",
+             description="Focal loss on integer labels (Lin et al., 2017).")
+    register("infonce", "keraslm.losses:InfoNCE",
+             description="Contrastive InfoNCE with in-batch negatives.")
