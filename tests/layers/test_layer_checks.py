@@ -1,0 +1,207 @@
+"""`keraslm.testing.run_layer_test` for every public layer (config round trip,
+symbolic + eager calls, a training step under XLA, mixed precision)."""
+
+import numpy as np
+import pytest
+
+import keraslm.layers as layers
+from keraslm.testing import run_layer_test
+
+RNG = np.random.default_rng(0)
+BATCH, LENGTH, HIDDEN = 2, 5, 8
+
+
+def hidden(length=LENGTH, dim=HIDDEN):
+    return RNG.normal(size=(BATCH, length, dim)).astype("float32")
+
+
+def token_ids(length=LENGTH, vocabulary_size=20):
+    ids = RNG.integers(1, vocabulary_size, size=(BATCH, length)).astype("int32")
+    ids[1, -2:] = 0  # Padding.
+    return ids
+
+
+def test_token_embedding():
+    run_layer_test(
+        layers.TokenEmbedding,
+        {"vocabulary_size": 20, "hidden_dim": HIDDEN, "mask_zero": True},
+        token_ids(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=1,
+    )
+
+
+@pytest.mark.parametrize("tie_weights", [True, False])
+def test_token_embedding_reverse(tie_weights):
+    layer = run_layer_test(
+        layers.TokenEmbedding,
+        {"vocabulary_size": 20, "hidden_dim": HIDDEN, "tie_weights": tie_weights},
+        hidden(),
+        call_kwargs={"reverse": True},
+        expected_output_shape=(BATCH, LENGTH, 20),
+        expected_num_trainable_weights=1 if tie_weights else 2,
+        run_training_check=False,  # Reverse-only use trains nothing new.
+    )
+    if tie_weights:
+        x = hidden()
+        expected = x @ np.asarray(layer.embeddings).T
+        np.testing.assert_allclose(layer(x, reverse=True), expected, atol=1e-5)
+
+
+def test_sinusoidal_position_encoding():
+    run_layer_test(
+        layers.SinusoidalPositionEncoding,
+        {"max_wavelength": 100},
+        hidden(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=0,
+    )
+
+
+def test_position_embedding():
+    run_layer_test(
+        layers.PositionEmbedding,
+        {"sequence_length": 7},
+        hidden(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=1,
+    )
+
+
+def test_rotary_embedding():
+    run_layer_test(
+        layers.RotaryEmbedding,
+        {"max_wavelength": 100},
+        RNG.normal(size=(BATCH, LENGTH, 2, 4)).astype("float32"),
+        expected_output_shape=(BATCH, LENGTH, 2, 4),
+        expected_num_trainable_weights=0,
+    )
+
+
+@pytest.mark.parametrize("position_encoding", ["learned", "sinusoidal"])
+def test_token_and_position_embedding(position_encoding):
+    run_layer_test(
+        layers.TokenAndPositionEmbedding,
+        {
+            "vocabulary_size": 20,
+            "sequence_length": 7,
+            "hidden_dim": HIDDEN,
+            "position_encoding": position_encoding,
+            "mask_zero": True,
+            "scale_embeddings": position_encoding == "sinusoidal",
+        },
+        token_ids(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=2 if position_encoding == "learned" else 1,
+    )
+
+
+@pytest.mark.parametrize("fused_qkv", [True, False])
+def test_multi_head_attention_self(fused_qkv):
+    run_layer_test(
+        layers.MultiHeadAttention,
+        {"num_heads": 2, "fused_qkv": fused_qkv, "dropout": 0.1},
+        hidden(),
+        call_kwargs={"use_causal_mask": True, "return_attention_scores": True},
+        expected_output_shape=((BATCH, LENGTH, HIDDEN), (BATCH, 2, LENGTH, LENGTH)),
+        expected_num_trainable_weights=4 if fused_qkv else 8,
+    )
+
+
+def test_multi_head_attention_cross_with_rotary_output_dim():
+    run_layer_test(
+        layers.MultiHeadAttention,
+        {"num_heads": 2, "key_dim": 3, "output_dim": 6},
+        {"query": hidden(), "value": hidden(length=3, dim=4)},
+        expected_output_shape=(BATCH, LENGTH, 6),
+        expected_num_trainable_weights=8,
+    )
+    run_layer_test(
+        layers.MultiHeadAttention,
+        {"num_heads": 2, "use_rotary_embedding": True, "use_bias": False},
+        hidden(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=2,
+    )
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "swiglu"])
+def test_feed_forward(activation):
+    run_layer_test(
+        layers.FeedForward,
+        {"intermediate_dim": 16, "activation": activation, "dropout": 0.1},
+        hidden(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=6 if activation == "swiglu" else 4,
+    )
+
+
+@pytest.mark.parametrize(
+    "normalization, activation", [("post", "relu"), ("pre", "swiglu")]
+)
+def test_transformer_encoder_block(normalization, activation):
+    run_layer_test(
+        layers.TransformerEncoderBlock,
+        {
+            "num_heads": 2,
+            "intermediate_dim": 16,
+            "normalization": normalization,
+            "activation": activation,
+            "dropout": 0.1,
+        },
+        {"inputs": hidden(), "padding_mask": token_ids() != 0},
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+    )
+
+
+def test_transformer_encoder_block_attention_scores():
+    run_layer_test(
+        layers.TransformerEncoderBlock,
+        {"num_heads": 2, "intermediate_dim": 16, "activation": "gelu"},
+        hidden(),
+        call_kwargs={"return_attention_scores": True},
+        expected_output_shape=((BATCH, LENGTH, HIDDEN), (BATCH, 2, LENGTH, LENGTH)),
+        expected_num_trainable_weights=12,
+    )
+
+
+@pytest.mark.parametrize("normalization", ["post", "pre"])
+def test_transformer_decoder_block(normalization):
+    run_layer_test(
+        layers.TransformerDecoderBlock,
+        {"num_heads": 2, "intermediate_dim": 16, "normalization": normalization},
+        hidden(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=12,
+    )
+
+
+def test_transformer_decoder_block_cross_attention():
+    run_layer_test(
+        layers.TransformerDecoderBlock,
+        {"num_heads": 2, "intermediate_dim": 16, "dropout": 0.1},
+        {
+            "decoder_sequence": hidden(),
+            "encoder_sequence": hidden(length=3),
+            "encoder_padding_mask": np.array([[1, 1, 1], [1, 1, 0]], bool),
+        },
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=22,
+    )
+
+
+@pytest.mark.parametrize(
+    "init_kwargs, expected_output_shape",
+    [
+        ({"units": 6, "num_layers": 2, "dropout": 0.1}, (BATCH, LENGTH, 6)),
+        ({"units": 6, "cell_type": "gru", "bidirectional": True}, (BATCH, LENGTH, 12)),
+        ({"units": 6, "unroll": True, "return_sequences": False}, (BATCH, 6)),
+    ],
+)
+def test_lstm_stack(init_kwargs, expected_output_shape):
+    run_layer_test(
+        layers.LSTMStack,
+        init_kwargs,
+        hidden(),
+        expected_output_shape=expected_output_shape,
+    )
