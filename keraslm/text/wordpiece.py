@@ -132,7 +132,10 @@ class WordPieceTokenizer(Tokenizer):
         Uses keras-hub's `compute_word_piece_vocabulary` (tensorflow-text's
         BERT vocabulary learner), with the keraslm special tokens reserved at
         ids 0-4. The learner searches a frequency threshold, so the size it
-        reaches is close to, not exactly, `vocabulary_size`.
+        reaches is close to, not exactly, `vocabulary_size`. Every character
+        of the corpus is then added (alone and as a `##` continuation) if the
+        learner left it out, so only characters never seen in training can
+        give `[UNK]`.
 
         Args:
             texts: list of str. The corpus (lines or documents).
@@ -164,6 +167,9 @@ class WordPieceTokenizer(Tokenizer):
             reserved_tokens=list(st.SPECIAL_TOKENS),
         )
         vocabulary = _dedupe(vocabulary)
+        vocabulary += _missing_alphabet(vocabulary, texts, normalization, lowercase,
+                                        strip_accents, split_on_cjk, suffix_indicator,
+                                        batch_size)
         return cls(vocabulary, lowercase=lowercase, strip_accents=strip_accents,
                    normalization=normalization, split_on_cjk=split_on_cjk,
                    suffix_indicator=suffix_indicator,
@@ -172,3 +178,21 @@ class WordPieceTokenizer(Tokenizer):
 
 def _dedupe(tokens):
     return list(collections.OrderedDict.fromkeys(tokens))
+
+
+def _missing_alphabet(vocabulary, texts, normalization, lowercase, strip_accents,
+                      split_on_cjk, suffix_indicator, batch_size):
+    """Characters of the corpus (and their `##` forms) absent from `vocabulary`."""
+    alphabet = set()
+    for batch in batched(texts, batch_size):
+        words = pretokenize(batch, normalization=normalization, lowercase=lowercase,
+                            strip_accents=strip_accents, split_on_cjk=split_on_cjk)
+        joined = tf.strings.reduce_join(words.flat_values).numpy()
+        alphabet.update(joined.decode("utf-8", errors="replace"))
+    present = set(vocabulary)
+    missing = []
+    for char in sorted(alphabet):
+        for token in (char, suffix_indicator + char):
+            if token not in present:
+                missing.append(token)
+    return missing
