@@ -1,0 +1,89 @@
+import keras
+
+from keraslm.layers import LSTMStack
+from keraslm.layers import TokenEmbedding
+from keraslm.models import presets
+from keraslm.models.base import BuilderModel
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class LSTMLM(BuilderModel):
+    """Embedding -> stacked LSTM/GRU -> Dense language model (the baseline).
+
+    Token ids `(batch, length)` (id 0 is padding, masked through the stack)
+    -> logits `(batch, length, vocabulary_size)`.
+
+    Parameters (LSTM): `V*d + R(d) + (num_layers - 1)*R(u) + u*V + V` with
+    `R(n) = 4*(n*u + u*u + u)`, vocabulary V, embedding d, units u.
+
+    Args:
+        vocabulary_size: int.
+        hidden_dim: int. Embedding width.
+        units: int. Recurrent state size.
+        num_layers: int. Defaults to `1`.
+        cell_type: str. `"lstm"` or `"gru"`. Defaults to `"lstm"`.
+        dropout: float. Between layers. Defaults to `0.0`.
+        unroll: bool. Unroll the time loop (static length; for TFLite).
+            Defaults to `False`.
+
+    Example:
+
+    ```python
+    model = keraslm.models.lstm_lm(vocabulary_size=1000, preset="tiny")
+    logits = model(np.array([[5, 9, 2, 0]]))   # (1, 4, 1000)
+    ```
+    """
+
+    config_arguments = ("vocabulary_size", "hidden_dim", "units", "num_layers",
+                        "cell_type", "dropout", "unroll")
+
+    def __init__(self, vocabulary_size, hidden_dim, units, num_layers=1,
+                 cell_type="lstm", dropout=0.0, unroll=False, dtype=None,
+                 **kwargs):
+        embedding = TokenEmbedding(vocabulary_size, hidden_dim, mask_zero=True,
+                                   dtype=dtype, name="token_embedding")
+        stack = LSTMStack(units=units, num_layers=num_layers, cell_type=cell_type,
+                          dropout=dropout, unroll=unroll, dtype=dtype,
+                          name="recurrent_stack")
+        output = keras.layers.Dense(vocabulary_size, dtype=dtype, name="logits")
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        logits = output(stack(embedding(token_ids)))
+        super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
+        self.token_embedding = embedding
+        self.recurrent_stack = stack
+        self.vocabulary_size = vocabulary_size
+        self.hidden_dim = hidden_dim
+        self.units = units
+        self.num_layers = num_layers
+        self.cell_type = cell_type
+        self.dropout = dropout
+        self.unroll = unroll
+
+    def hidden_states_model(self):
+        """A model sharing these weights that returns the recurrent outputs."""
+        return keras.Model(self.input, self.recurrent_stack.output,
+                           name=f"{self.name}_backbone")
+
+
+
+def lstm_lm(vocabulary_size=None, *, preset=None, hidden_dim=None, units=None,
+            num_layers=None, dropout=None, **kwargs):
+    """Builds an `LSTMLM`: Embedding -> LSTM stack -> Dense.
+
+    Args:
+        vocabulary_size: int. Number of token ids.
+        preset: str or None. `"tiny"`, `"small"` or `"base"`.
+        hidden_dim, units, num_layers, dropout: override the preset.
+        **kwargs: other `LSTMLM` arguments (`cell_type`, `unroll`, `dtype`).
+
+    Example:
+
+    ```python
+    model = keraslm.models.lstm_lm(vocabulary_size=8192, preset="tiny")
+    ```
+    """
+    arguments = presets.resolve("lstm_lm", preset, dict(
+        vocabulary_size=vocabulary_size, hidden_dim=hidden_dim, units=units,
+        num_layers=num_layers, dropout=dropout))
+    presets.require("lstm_lm", arguments, ("vocabulary_size", "hidden_dim", "units"))
+    return LSTMLM(**arguments, **kwargs)

@@ -1,0 +1,108 @@
+import keras
+
+from keraslm.layers import TokenAndPositionEmbedding
+from keraslm.layers import TransformerEncoderBlock
+from keraslm.models import presets
+from keraslm.models.base import BuilderModel
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class TransformerEncoder(BuilderModel):
+    """BERT-style bidirectional Transformer encoder.
+
+    Token ids `(batch, length)` (id 0 is padding, never attended to) ->
+    token + learned position embedding -> layer norm -> `num_layers`
+    post-LN `TransformerEncoderBlock`s -> hidden states
+    `(batch, length, hidden_dim)`. Task heads (masked LM, classification,
+    token tagging, QA) attach to these hidden states; `token_embedding` is
+    exposed for a tied masked-LM output.
+
+    Parameters: `V*d + T*d + 2*d + L*(4*d*d + 4*d + 2*d*f + f + d + 4*d)`.
+
+    Args:
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+        max_sequence_length: as in keras-hub's `BertBackbone`.
+        dropout: float. Defaults to `0.0`.
+        activation: str. Defaults to `"gelu"`.
+        normalization: str. `"post"` (BERT) or `"pre"`. Defaults to `"post"`.
+
+    Example:
+
+    ```python
+    encoder = keraslm.models.transformer_encoder(vocabulary_size=1000, preset="tiny")
+    hidden = encoder(np.array([[2, 17, 9, 3, 0]]))   # (1, 5, 128)
+    ```
+
+    References:
+        - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
+    """
+
+    config_arguments = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+                        "intermediate_dim", "max_sequence_length", "dropout",
+                        "activation", "normalization", "layer_norm_epsilon")
+
+    def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim,
+                 intermediate_dim, max_sequence_length, dropout=0.0,
+                 activation="gelu", normalization="post",
+                 layer_norm_epsilon=1e-12, dtype=None, **kwargs):
+        embeddings = TokenAndPositionEmbedding(
+            vocabulary_size, max_sequence_length, hidden_dim, mask_zero=True,
+            dtype=dtype, name="embeddings")
+        embeddings_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm")
+        embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype,
+                                                  name="embeddings_dropout")
+        blocks = [
+            TransformerEncoderBlock(
+                num_heads=num_heads, intermediate_dim=intermediate_dim,
+                dropout=dropout, activation=activation,
+                normalization=normalization,
+                layer_norm_epsilon=layer_norm_epsilon, dtype=dtype,
+                name=f"transformer_layer_{index}")
+            for index in range(num_layers)
+        ]
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = embeddings_dropout(embeddings_norm(embeddings(token_ids)))
+        for block in blocks:
+            x = block(x)
+        super().__init__(inputs=token_ids, outputs=x, dtype=dtype, **kwargs)
+        self.embeddings = embeddings
+        self.token_embedding = embeddings.token_embedding
+        self.transformer_layers = blocks
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.max_sequence_length = max_sequence_length
+        self.dropout = dropout
+        self.activation = activation
+        self.normalization = normalization
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+    def hidden_states_model(self):
+        """This model: its outputs already are the hidden states."""
+        return self
+
+
+
+def transformer_encoder(vocabulary_size=None, *, preset=None, num_layers=None,
+                        num_heads=None, hidden_dim=None, intermediate_dim=None,
+                        max_sequence_length=None, dropout=None, **kwargs):
+    """Builds a BERT-style `TransformerEncoder` returning hidden states.
+
+    Example:
+
+    ```python
+    encoder = keraslm.models.transformer_encoder(vocabulary_size=8192, preset="small")
+    ```
+    """
+    arguments = presets.resolve("transformer_encoder", preset, dict(
+        vocabulary_size=vocabulary_size, num_layers=num_layers,
+        num_heads=num_heads, hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        max_sequence_length=max_sequence_length, dropout=dropout))
+    presets.require("transformer_encoder", arguments, (
+        "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+        "intermediate_dim", "max_sequence_length"))
+    return TransformerEncoder(**arguments, **kwargs)

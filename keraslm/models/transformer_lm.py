@@ -1,0 +1,207 @@
+import keras
+from keras import ops
+
+from keraslm.layers import TokenAndPositionEmbedding
+from keraslm.layers import TokenEmbedding
+from keraslm.layers import TransformerDecoderBlock
+from keraslm.models import presets
+from keraslm.models.base import BuilderModel
+
+POSITION_ENCODINGS = ("learned", "sinusoidal", "rotary")
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class TransformerLM(BuilderModel):
+    """GPT-style decoder-only Transformer language model.
+
+    Token ids `(batch, length)` (id 0 is padding) go through a token +
+    position embedding, `num_layers` causal `TransformerDecoderBlock`s and,
+    with pre-normalization, a final layer norm; the logits
+    `(batch, length, vocabulary_size)` come from the transposed token
+    embedding (tied weights). `call_with_cache` runs one or more new tokens
+    against a key/value cache for incremental decoding and gives the same
+    logits as the full-sequence call.
+
+    Parameters (tied, learned positions, pre-LN, relu/gelu):
+    `V*d + T*d + L*(4*d*d + 4*d + 2*d*f + f + d + 4*d) + 2*d`
+    for vocabulary V, hidden d, feed-forward f, L layers, max length T.
+
+    Args:
+        vocabulary_size: int. Number of token ids.
+        num_layers: int. Number of decoder blocks.
+        num_heads: int. Attention heads; must divide `hidden_dim`.
+        hidden_dim: int. Model width.
+        intermediate_dim: int. Feed-forward width.
+        max_sequence_length: int. Longest sequence (learned positions).
+        dropout: float. Defaults to `0.0`.
+        activation: str. `"relu"`, `"gelu"` or `"swiglu"`. Defaults to `"gelu"`.
+        normalization: str. `"pre"` (GPT-2) or `"post"`. Defaults to `"pre"`.
+        position_encoding: str. `"learned"`, `"sinusoidal"` or `"rotary"`.
+            Defaults to `"learned"`.
+        layer_norm_epsilon: float. Defaults to `1e-5`.
+
+    Example:
+
+    ```python
+    model = keraslm.models.transformer_lm(vocabulary_size=1000, preset="tiny")
+    logits = model(np.array([[5, 9, 2, 0]]))   # (1, 4, 1000)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Radford et al., 2019](https://openai.com/research/better-language-models)
+    """
+
+    config_arguments = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+                        "intermediate_dim", "max_sequence_length", "dropout",
+                        "activation", "normalization", "position_encoding",
+                        "layer_norm_epsilon")
+
+    def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim,
+                 intermediate_dim, max_sequence_length, dropout=0.0,
+                 activation="gelu", normalization="pre",
+                 position_encoding="learned", layer_norm_epsilon=1e-5,
+                 dtype=None, **kwargs):
+        if position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(f"`position_encoding` must be one of "
+                             f"{POSITION_ENCODINGS}. Received: "
+                             f"position_encoding={position_encoding!r}")
+        rotary = position_encoding == "rotary"
+        if rotary:
+            embeddings = TokenEmbedding(vocabulary_size, hidden_dim, mask_zero=True,
+                                        dtype=dtype, name="token_embedding")
+            token_embedding = embeddings
+        else:
+            embeddings = TokenAndPositionEmbedding(
+                vocabulary_size, max_sequence_length, hidden_dim,
+                position_encoding=position_encoding, mask_zero=True,
+                dtype=dtype, name="embeddings")
+            token_embedding = embeddings.token_embedding
+        embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype,
+                                                  name="embeddings_dropout")
+        blocks = [
+            TransformerDecoderBlock(
+                num_heads=num_heads, intermediate_dim=intermediate_dim,
+                dropout=dropout, activation=activation,
+                normalization=normalization,
+                layer_norm_epsilon=layer_norm_epsilon,
+                use_rotary_embedding=rotary, dtype=dtype,
+                name=f"transformer_layer_{index}")
+            for index in range(num_layers)
+        ]
+        final_norm = None
+        if normalization == "pre":
+            final_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm")
+
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = embeddings_dropout(embeddings(token_ids))
+        for block in blocks:
+            x = block(x)
+        if final_norm is not None:
+            x = final_norm(x)
+        logits = token_embedding(x, reverse=True)
+        super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
+
+        self.embeddings = embeddings
+        self.token_embedding = token_embedding
+        self.embeddings_dropout = embeddings_dropout
+        self.transformer_layers = blocks
+        self.final_layer_norm = final_norm
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.max_sequence_length = max_sequence_length
+        self.dropout = dropout
+        self.activation = activation
+        self.normalization = normalization
+        self.position_encoding = position_encoding
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+    def hidden_states_model(self):
+        """A model sharing these weights that returns the final hidden states.
+
+        Task heads attach to it (for example a classification head after
+        causal-LM pretraining).
+        """
+        last = self.final_layer_norm or self.transformer_layers[-1]
+        return keras.Model(self.input, last.output, name=f"{self.name}_backbone")
+
+    def empty_cache(self, batch_size, max_length=None):
+        """Zeros of the cache shape `call_with_cache` expects.
+
+        Shape: `(batch, num_layers, 2, max_length, num_heads, head_dim)`.
+        """
+        max_length = max_length or self.max_sequence_length
+        return ops.zeros((batch_size, self.num_layers, 2, max_length,
+                          self.num_heads, self.hidden_dim // self.num_heads),
+                         dtype=self.compute_dtype)
+
+    def call_with_cache(self, token_ids, cache, cache_update_index):
+        """Runs new tokens at `cache_update_index` against a key/value cache.
+
+        Args:
+            token_ids: int `(batch, new_length)`.
+            cache: `(batch, num_layers, 2, max_length, num_heads, head_dim)`,
+                from `empty_cache` or a previous call.
+            cache_update_index: int. Position of the first new token.
+
+        Returns:
+            `(logits, hidden_states, cache)` for the new tokens.
+        """
+        if self.position_encoding == "rotary":
+            x = self.embeddings(token_ids)
+        else:
+            x = self.embeddings(token_ids, start_index=cache_update_index)
+        x = self.embeddings_dropout(x)
+        caches = []
+        for index, block in enumerate(self.transformer_layers):
+            x, layer_cache = block(
+                x,
+                self_attention_cache=cache[:, index],
+                self_attention_cache_update_index=cache_update_index,
+            )
+            caches.append(layer_cache)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        logits = self.token_embedding(x, reverse=True)
+        return logits, x, ops.stack(caches, axis=1)
+
+
+
+def transformer_lm(vocabulary_size=None, *, preset=None, num_layers=None,
+                   num_heads=None, hidden_dim=None, intermediate_dim=None,
+                   max_sequence_length=None, dropout=None, **kwargs):
+    """Builds a `TransformerLM` (decoder-only, GPT-style).
+
+    Args:
+        vocabulary_size: int. Number of token ids (from your tokenizer).
+        preset: str or None. `"tiny"`, `"small"` or `"base"`; see
+            `keraslm.models.presets.PRESETS`. Explicit arguments override it.
+        num_layers, num_heads, hidden_dim, intermediate_dim,
+        max_sequence_length, dropout: as in keras-hub's `GPT2Backbone`.
+        **kwargs: other `TransformerLM` arguments (`activation`,
+            `normalization`, `position_encoding`, `dtype`, `name`).
+
+    Returns:
+        A `TransformerLM`: token ids `(batch, length)` -> logits
+        `(batch, length, vocabulary_size)`.
+
+    Example:
+
+    ```python
+    model = keraslm.models.transformer_lm(vocabulary_size=8192, preset="small")
+    model.count_params()   # 5,322,240
+    ```
+    """
+    arguments = presets.resolve("transformer_lm", preset, dict(
+        vocabulary_size=vocabulary_size, num_layers=num_layers,
+        num_heads=num_heads, hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        max_sequence_length=max_sequence_length, dropout=dropout))
+    presets.require("transformer_lm", arguments, (
+        "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+        "intermediate_dim", "max_sequence_length"))
+    return TransformerLM(**arguments, **kwargs)
