@@ -119,7 +119,8 @@ def _check_positive(**values):
                              f"{name}={value!r}.")
 
 
-def _report_truncation(lengths, maximum, what, unit="tokens"):
+def _report_truncation(lengths, maximum, what, unit="tokens",
+                       argument="sequence_length"):
     """Warns with the number of sequences longer than `maximum`."""
     lengths = np.asarray(lengths)
     over = int(np.sum(lengths > maximum))
@@ -127,7 +128,7 @@ def _report_truncation(lengths, maximum, what, unit="tokens"):
         warnings.warn(
             f"{over} of {len(lengths)} {what} are longer than {maximum} {unit} "
             f"(longest: {int(lengths.max())}) and were truncated. Raise "
-            f"`sequence_length` to keep them whole.",
+            f"`{argument}` to keep them whole.",
             TruncationWarning, stacklevel=3,
         )
     return over
@@ -673,8 +674,10 @@ def seq2seq_dataset(sources, targets, tokenizer, *, target_tokenizer=None,
     target_ids = tokenize_texts(target_tokenizer, targets)
     source_lengths = source_ids.row_lengths().numpy()
     target_lengths = target_ids.row_lengths().numpy()
-    truncated_sources = _report_truncation(source_lengths + 1, source_length, "sources")
-    truncated_targets = _report_truncation(target_lengths + 1, target_length, "targets")
+    truncated_sources = _report_truncation(source_lengths + 1, source_length, "sources",
+                                           argument="source_length")
+    truncated_targets = _report_truncation(target_lengths + 1, target_length, "targets",
+                                           argument="target_length")
     encoder = _wrap(source_ids, source_length, end_id=tokenizer.eos_id)
     full = _wrap(target_ids, target_length + 1, target_tokenizer.bos_id,
                  target_tokenizer.eos_id)
@@ -712,16 +715,21 @@ def seq2seq_dataset(sources, targets, tokenizer, *, target_tokenizer=None,
 
 
 # -------------------------------------------------------------------- split
-def train_validation_split(*columns, validation_fraction=0.1, seed=0):
+def train_validation_split(*columns, validation_fraction=0.1, seed=0,
+                           group_duplicates=True):
     """Deterministic split of parallel lists into train and validation parts.
 
     The same inputs, fraction and seed always give the same split (a seeded
-    permutation); both parts keep the original order.
+    permutation); both parts keep the original order. With
+    `group_duplicates`, examples whose first column is identical (duplicate
+    reviews, repeated lines) land on the same side, so validation never
+    scores an example that training saw.
 
     Args:
         *columns: lists of equal length (texts, labels, ...).
         validation_fraction: float in (0, 1). Defaults to `0.1`.
         seed: int. Defaults to `0`.
+        group_duplicates: bool. Defaults to `True`.
 
     Returns:
         `(train_columns, validation_columns)`, each a tuple of lists (or a
@@ -752,9 +760,23 @@ def train_validation_split(*columns, validation_fraction=0.1, seed=0):
             f"{validation_fraction}: it gives {count} validation examples. "
             f"Expected at least one example on each side; provide more data or a "
             f"validation file.")
-    order = np.random.default_rng(seed).permutation(size)
+    keys = columns[0] if group_duplicates else range(size)
+    groups = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    groups = list(groups.values())
+    order = np.random.default_rng(seed).permutation(len(groups))
     is_valid = np.zeros(size, dtype=bool)
-    is_valid[order[:count]] = True
+    taken = 0
+    for g in order:
+        if taken >= count:
+            break
+        is_valid[groups[g]] = True
+        taken += len(groups[g])
+    if taken >= size:
+        raise DataError(
+            f"Cannot split {size} examples: they are copies of "
+            f"{len(groups)} distinct values. Provide a validation file.")
     train = tuple([x for x, v in zip(c, is_valid) if not v] for c in columns)
     valid = tuple([x for x, v in zip(c, is_valid) if v] for c in columns)
     if len(columns) == 1:

@@ -381,11 +381,12 @@ def read_conll(path, *, separator="\t", token_column=0, tag_column=-1,
             continue
         fields = line.split(separator)
         if len(fields) < 2:
-            shown = "a tab" if separator == "\t" else repr(separator)
+            name = "<TAB>" if separator == "\t" else separator
+            shown = "tab" if separator == "\t" else repr(separator)
             raise DataError(
-                f"{where(path, number)}: expected 'token{separator!s}tag' "
-                f"(columns separated by {shown}), received {line[:80]!r} "
-                f"with no {shown}.", path=path, line=number,
+                f"{where(path, number)}: expected 'token{name}tag' (columns "
+                f"separated by a {shown}), received {line[:80]!r}, which has "
+                f"no {shown}.", path=path, line=number,
             )
         try:
             token, tag = fields[token_column], fields[tag_column]

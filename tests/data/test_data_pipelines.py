@@ -1,0 +1,177 @@
+import numpy as np
+import pytest
+
+from keraslm import data, text
+from keraslm.text import special_tokens as st
+
+
+def _collect(dataset):
+    batches = list(dataset)
+    return batches
+
+
+def test_causal_lm_windows_are_packed_and_shifted(wordpiece, shakespeare_test):
+    lines = shakespeare_test[:2000]
+    task = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=16,
+                                  shuffle=False)
+    stream = []
+    for line_ids in wordpiece.encode(lines):
+        stream += line_ids + [st.EOS_ID]
+    assert task.num_tokens == len(stream)
+    inputs, targets = [], []
+    for x, y, w in task.dataset:
+        assert x["token_ids"].shape[1] == 32
+        tokens, labels = x["token_ids"].numpy(), y.numpy()
+        np.testing.assert_array_equal(w.numpy(), labels != -100)
+        np.testing.assert_array_equal(x["padding_mask"].numpy(), tokens != 0)
+        np.testing.assert_array_equal(tokens[:, 1:][labels[:, :-1] != -100],
+                                      labels[:, :-1][labels[:, :-1] != -100])
+        inputs.append(tokens)
+        targets.append(labels)
+    inputs, targets = np.concatenate(inputs), np.concatenate(targets)
+    # Contiguous windows: the inputs are the stream, every next id is a label once.
+    assert inputs.reshape(-1)[: len(stream) - 1].tolist() == stream[:-1]
+    assert targets[targets != -100].tolist() == stream[1:]
+
+
+def test_masked_lm_rates_and_padding(wordpiece, shakespeare_test):
+    task = data.masked_lm_dataset(shakespeare_test, wordpiece, sequence_length=64,
+                                  batch_size=64, seed=1)
+    selected = maskable = to_mask = to_random = kept = 0
+    for x, y, w in task.dataset:
+        tokens, labels = x["token_ids"].numpy(), y.numpy()
+        padding = ~x["padding_mask"].numpy()
+        assert (labels[padding] == -100).all() and (tokens[padding] == 0).all()
+        chosen = labels != -100
+        np.testing.assert_array_equal(w.numpy(), chosen)
+        assert not np.isin(labels[chosen], [st.PAD_ID, st.CLS_ID, st.SEP_ID]).any()
+        selected += chosen.sum()
+        # Positions that could be masked: real tokens other than [CLS]/[SEP].
+        original = np.where(chosen, labels, tokens)
+        maskable += (~padding & ~np.isin(original, [st.CLS_ID, st.SEP_ID])).sum()
+        to_mask += (tokens[chosen] == st.MASK_ID).sum()
+        kept += (tokens[chosen] == labels[chosen]).sum()
+        replaced = chosen & (tokens != st.MASK_ID) & (tokens != labels)
+        to_random += replaced.sum()
+        assert (tokens[replaced] >= st.NUM_SPECIAL_TOKENS).all()
+    assert maskable > 50_000
+    assert abs(selected / maskable - 0.15) < 0.01
+    # A random replacement may draw the original id (kept), about 1/vocab of 10%.
+    assert abs(to_mask / selected - 0.8) < 0.02
+    assert abs(to_random / selected - 0.1) < 0.02
+    assert abs(kept / selected - 0.1) < 0.02
+
+
+def test_masked_lm_is_reproducible_from_the_seed(wordpiece, shakespeare_test):
+    def first(seed):
+        task = data.masked_lm_dataset(shakespeare_test[:500], wordpiece,
+                                      sequence_length=32, batch_size=8, seed=seed)
+        return next(iter(task.dataset))[0]["token_ids"].numpy()
+
+    np.testing.assert_array_equal(first(3), first(3))
+    assert not np.array_equal(first(3), first(4))
+
+
+def test_classification_reviews_with_class_weights_and_buckets(wordpiece, data_dir):
+    train = data.read_table(data_dir / "reviews" / "train.csv")
+    test = data.read_table(data_dir / "reviews" / "test.csv")
+    cleaner = text.TextCleaner(strip_html=True)
+    with pytest.warns(data.TruncationWarning):
+        task = data.classification_dataset(cleaner(train.texts), train.labels, wordpiece,
+                                           sequence_length=256, batch_size=64)
+    assert task.label_vocabulary.labels == ["great", "other"]
+    great = train.labels.count("great")
+    assert task.class_weights[0] == pytest.approx(4000 / (2 * great))
+    assert task.class_weights[1] == pytest.approx(4000 / (2 * (4000 - great)))
+    x, y = next(iter(task.dataset))
+    assert x["token_ids"].shape == (64, 256)
+    assert (x["token_ids"].numpy()[:, 0] == st.CLS_ID).all()
+    with pytest.warns(data.TruncationWarning):
+        evaluation = data.classification_dataset(
+            cleaner(test.texts), test.labels, wordpiece, sequence_length=256,
+            batch_size=64, label_vocabulary=task.label_vocabulary, shuffle=False,
+            bucket_boundaries=[32, 64, 128])
+    seen = 0
+    for x, y in evaluation.dataset:
+        length = x["token_ids"].shape[1]
+        real = x["padding_mask"].numpy().sum(axis=1)
+        assert real.max() == length  # padded to the longest in its bucket
+        seen += len(y)
+    assert seen == 1000
+
+
+def test_token_classification_keeps_one_label_per_word(wordpiece, data_dir):
+    brown = data.read_conll(data_dir / "brown" / "train.conll")
+    task = data.token_classification_dataset(
+        brown.tokens, brown.tags, wordpiece, sequence_length=128, batch_size=512,
+        shuffle=False)
+    vocabulary = task.label_vocabulary
+    index = 0
+    for x, y, w in task.dataset:
+        labels = y.numpy()
+        for row in labels:
+            words, tags = brown.tokens[index], brown.tags[index]
+            kept = row[row != -100]
+            if len(kept) == len(words):
+                assert vocabulary.decode(kept) == tags
+            else:  # truncated: the first words keep their tags in order
+                assert len(kept) < len(words)
+                assert vocabulary.decode(kept) == tags[: len(kept)]
+            index += 1
+    assert index == 51698 == task.num_examples
+
+
+def test_align_word_labels_first_subword():
+    import tensorflow as tf
+
+    pieces = tf.ragged.constant([[[7], [8, 9, 10]], [[11, 12]]], ragged_rank=2)
+    token_ids, labels = data.align_word_labels(pieces, tf.ragged.constant([[1, 2], [3]]))
+    assert token_ids.to_list() == [[7, 8, 9, 10], [11, 12]]
+    assert labels.to_list() == [[1, 2, -100, -100], [3, -100]]
+
+
+def test_seq2seq_teacher_forcing_on_bible(wordpiece, data_dir):
+    pairs = data.read_pairs(data_dir / "bible_en_es" / "valid.tsv")
+    task = data.seq2seq_dataset(pairs.sources, pairs.targets, wordpiece,
+                                source_length=96, target_length=96, batch_size=32,
+                                shuffle=False)
+    x, y, w = next(iter(task.dataset))
+    decoder, labels = x["decoder_token_ids"].numpy(), y.numpy()
+    assert (decoder[:, 0] == st.BOS_ID).all()
+    real = (labels[:, :-1] != -100) & (labels[:, :-1] != st.EOS_ID)
+    np.testing.assert_array_equal(decoder[:, 1:][real], labels[:, :-1][real])
+    first = wordpiece.encode(pairs.targets[0])
+    assert labels[0][labels[0] != -100].tolist() == first[:95] + [st.EOS_ID]
+    assert wordpiece.decode(x["encoder_token_ids"][0].numpy()) == \
+        wordpiece.normalize(pairs.sources[0])
+    np.testing.assert_array_equal(x["encoder_padding_mask"].numpy(),
+                                  x["encoder_token_ids"].numpy() != 0)
+
+
+def test_train_validation_split_is_deterministic(data_dir):
+    reviews = data.read_table(data_dir / "reviews" / "train.csv")
+    first = data.train_validation_split(reviews.texts, reviews.labels,
+                                        validation_fraction=0.1, seed=0)
+    second = data.train_validation_split(reviews.texts, reviews.labels,
+                                         validation_fraction=0.1, seed=0)
+    assert first == second
+    (train_texts, _), (valid_texts, _) = first
+    assert len(train_texts) + len(valid_texts) == 4000
+    assert 400 <= len(valid_texts) <= 403
+    # The corpus repeats some reviews; copies stay on one side.
+    assert len(set(reviews.texts)) < 4000
+    assert set(train_texts).isdisjoint(valid_texts)
+    other = data.train_validation_split(reviews.texts, validation_fraction=0.1, seed=1)
+    assert other[1] != valid_texts
+    with pytest.raises(data.DataError, match="Cannot split 3 examples"):
+        data.train_validation_split(["a", "b", "c"], validation_fraction=0.01)
+
+
+def test_seeded_shuffle(wordpiece, shakespeare_test):
+    def first(seed):
+        task = data.causal_lm_dataset(shakespeare_test[:1000], wordpiece,
+                                      sequence_length=16, batch_size=4, seed=seed)
+        return next(iter(task.dataset))[0]["token_ids"].numpy()
+
+    np.testing.assert_array_equal(first(0), first(0))
+    assert not np.array_equal(first(0), first(1))
