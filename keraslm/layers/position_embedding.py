@@ -67,7 +67,7 @@ class PositionEmbedding(keras.layers.Layer):
         shape = ops.shape(inputs)
         length, hidden_dim = shape[-2], shape[-1]
         embeddings = ops.slice(
-            self.position_embeddings,
+            ops.convert_to_tensor(self.position_embeddings),
             (ops.cast(start_index, "int32"), 0),
             (length, hidden_dim),
         )
