@@ -5,7 +5,7 @@ Cleaning runs once on the texts read from files, before tokenization:
 ```python
 cleaner = keraslm.text.TextCleaner(strip_html=True, normalization="NFKC",
                                    lowercase=True, stop_words="english")
-cleaner("I <b>LOVE</b> this ﬁne tea!<br />")   # 'love ﬁne tea !' -> 'love fine tea!'
+cleaner("I <b>LOVE</b> this ﬁne tea!<br />")   # 'love fine tea !'
 ```
 """
 
