@@ -59,10 +59,14 @@ def register_task_heads(register):
     """Register task heads (the layers that turn a backbone into a task model).
 
     Called the first time `keraslm.registry.task_heads` is used after the set
-    of plugins changed. The factory builds a Keras layer; it receives the
-    head's configuration as keyword arguments (for example `num_classes=2,
-    pooling="cls"` for classification). Metadata conventionally includes
-    `task="classify"` (the `keraslm train --task` value the head serves).
+    of plugins changed. The factory is called as
+    `factory(backbone=backbone, **config)`: `backbone` is a functional Keras
+    model from token ids `(batch, length)` to hidden states
+    `(batch, length, hidden_dim)`, and `config` the head's options (for
+    example `num_classes=2, pooling="cls"`). It returns the task model, best
+    built by extending `backbone.output` so the result saves as one `.keras`
+    file. Metadata conventionally includes `task="classify"` (the
+    `keraslm train --task` value the head serves).
     """
 
 

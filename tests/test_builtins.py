@@ -125,7 +125,7 @@ def test_classification_head_pooling(pooling):
     rng = np.random.default_rng(0)
     hidden = rng.standard_normal((3, 6, 8)).astype("float32")
     mask = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] * 2 + [0] * 4], bool)
-    head = registry.task_heads.build("classification", num_classes=4, pooling=pooling)
+    head = keraslm.heads.ClassificationHead(num_classes=4, pooling=pooling)
     logits = np.asarray(head(hidden, padding_mask=mask))
     kernel, bias = (w.numpy() for w in head.output_dense.weights)
     for row in range(3):

@@ -1,5 +1,19 @@
-"""Task heads: layers that turn backbone hidden states into task outputs."""
+"""Task heads: layers and task models built on a backbone's hidden states.
+
+Registered (`keraslm.registry.task_heads`) as functions
+`factory(backbone, **config) -> keras.Model`; see
+`keraslm.heads.task_models`.
+"""
 
 from keraslm.heads.classification_head import ClassificationHead
+from keraslm.heads.masked_lm_head import MaskedLMTransform
+from keraslm.heads.task_models import (
+    causal_lm_model, classification_model, masked_lm_model, seq2seq_lm_model,
+    token_classification_model,
+)
 
-__all__ = ["ClassificationHead"]
+__all__ = [
+    "ClassificationHead", "MaskedLMTransform", "causal_lm_model",
+    "classification_model", "masked_lm_model", "seq2seq_lm_model",
+    "token_classification_model",
+]

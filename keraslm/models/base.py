@@ -26,3 +26,38 @@ class BuilderModel(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def position_layer(position_encoding, max_sequence_length, dtype, name):
+    """The position layer for `position_encoding`, or None for rotary."""
+    from keraslm.layers import PositionEmbedding, SinusoidalPositionEncoding
+
+    choices = ("learned", "sinusoidal", "rotary")
+    if position_encoding not in choices:
+        raise ValueError(f"`position_encoding` must be one of {choices}. "
+                         f"Received: position_encoding={position_encoding!r}")
+    if position_encoding == "learned":
+        return PositionEmbedding(sequence_length=max_sequence_length, dtype=dtype,
+                                 name=name)
+    if position_encoding == "sinusoidal":
+        return SinusoidalPositionEncoding(dtype=dtype, name=name)
+    return None
+
+
+def embed(token_embedding, positions, token_ids, start_index=0, scale=None):
+    """Token embedding (times `scale`) plus positions from `start_index`."""
+    from keras import ops
+
+    x = token_embedding(token_ids)
+    if scale is not None:
+        x = x * ops.cast(scale, x.dtype)
+    if positions is not None:
+        x = x + positions(x, start_index=start_index)
+    return x
+
+
+def padding_mask(token_ids):
+    """`token_ids != 0`: keraslm's padding id is 0."""
+    from keras import ops
+
+    return ops.not_equal(token_ids, 0)

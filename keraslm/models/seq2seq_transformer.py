@@ -1,11 +1,14 @@
 import keras
 from keras import ops
 
-from keraslm.layers import TokenAndPositionEmbedding
+from keraslm.layers import TokenEmbedding
 from keraslm.layers import TransformerDecoderBlock
 from keraslm.layers import TransformerEncoderBlock
 from keraslm.models import presets
 from keraslm.models.base import BuilderModel
+from keraslm.models.base import embed
+from keraslm.models.base import padding_mask
+from keraslm.models.base import position_layer
 
 
 @keras.saving.register_keras_serializable(package="keraslm")
@@ -61,11 +64,22 @@ class Seq2SeqTransformer(BuilderModel):
                  dtype=None, **kwargs):
         target_vocabulary_size = target_vocabulary_size or vocabulary_size
 
-        def embedding(size, name):
-            return TokenAndPositionEmbedding(
-                size, max_sequence_length, hidden_dim,
-                position_encoding=position_encoding, mask_zero=True,
-                scale_embeddings=True, dtype=dtype, name=name)
+        scale = hidden_dim ** 0.5
+        encoder_embedding = TokenEmbedding(vocabulary_size, hidden_dim, dtype=dtype,
+                                           name="encoder_token_embedding")
+        decoder_embedding = TokenEmbedding(target_vocabulary_size, hidden_dim,
+                                           dtype=dtype, name="decoder_token_embedding")
+        encoder_positions = position_layer(position_encoding, max_sequence_length,
+                                           dtype, "encoder_position_embedding")
+        decoder_positions = position_layer(position_encoding, max_sequence_length,
+                                           dtype, "decoder_position_embedding")
+        if encoder_positions is None:
+            raise ValueError("seq2seq_transformer supports `position_encoding` "
+                             "'sinusoidal' or 'learned'. Received: 'rotary'.")
+        encoder_dropout = keras.layers.Dropout(dropout, dtype=dtype,
+                                               name="encoder_embeddings_dropout")
+        decoder_dropout = keras.layers.Dropout(dropout, dtype=dtype,
+                                               name="decoder_embeddings_dropout")
 
         def block_arguments(index, kind):
             return dict(num_heads=num_heads, intermediate_dim=intermediate_dim,
@@ -74,12 +88,6 @@ class Seq2SeqTransformer(BuilderModel):
                         layer_norm_epsilon=layer_norm_epsilon, dtype=dtype,
                         name=f"{kind}_layer_{index}")
 
-        encoder_embedding = embedding(vocabulary_size, "encoder_embeddings")
-        decoder_embedding = embedding(target_vocabulary_size, "decoder_embeddings")
-        encoder_dropout = keras.layers.Dropout(dropout, dtype=dtype,
-                                               name="encoder_embeddings_dropout")
-        decoder_dropout = keras.layers.Dropout(dropout, dtype=dtype,
-                                               name="decoder_embeddings_dropout")
         encoder_blocks = [TransformerEncoderBlock(**block_arguments(i, "encoder"))
                           for i in range(num_layers)]
         decoder_blocks = [TransformerDecoderBlock(**block_arguments(i, "decoder"))
@@ -93,23 +101,30 @@ class Seq2SeqTransformer(BuilderModel):
 
         encoder_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
         decoder_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
-        encoded = encoder_dropout(encoder_embedding(encoder_ids))
+        encoder_mask = padding_mask(encoder_ids)
+        decoder_mask = padding_mask(decoder_ids)
+        encoded = encoder_dropout(embed(encoder_embedding, encoder_positions,
+                                        encoder_ids, scale=scale))
         for block in encoder_blocks:
-            encoded = block(encoded)
+            encoded = block(encoded, padding_mask=encoder_mask)
         if encoder_norm is not None:
             encoded = encoder_norm(encoded)
-        x = decoder_dropout(decoder_embedding(decoder_ids))
+        x = decoder_dropout(embed(decoder_embedding, decoder_positions, decoder_ids,
+                                  scale=scale))
         for block in decoder_blocks:
-            x = block(x, encoded)
+            x = block(x, encoded, decoder_padding_mask=decoder_mask,
+                      encoder_padding_mask=encoder_mask)
         if decoder_norm is not None:
             x = decoder_norm(x)
-        logits = decoder_embedding.token_embedding(x, reverse=True)
+        logits = decoder_embedding(x, reverse=True)
         super().__init__(
             inputs={"encoder_token_ids": encoder_ids, "decoder_token_ids": decoder_ids},
             outputs=logits, dtype=dtype, **kwargs)
 
-        self.encoder_embedding = encoder_embedding
-        self.decoder_embedding = decoder_embedding
+        self.encoder_token_embedding = encoder_embedding
+        self.decoder_token_embedding = decoder_embedding
+        self.encoder_position_embedding = encoder_positions
+        self.decoder_position_embedding = decoder_positions
         self.encoder_dropout = encoder_dropout
         self.decoder_dropout = decoder_dropout
         self.encoder_layers = encoder_blocks
@@ -132,7 +147,9 @@ class Seq2SeqTransformer(BuilderModel):
     def encode(self, encoder_token_ids):
         """Runs the encoder; returns `(encoder_outputs, encoder_padding_mask)`."""
         padding_mask = ops.not_equal(encoder_token_ids, 0)
-        x = self.encoder_dropout(self.encoder_embedding(encoder_token_ids))
+        x = self.encoder_dropout(embed(
+            self.encoder_token_embedding, self.encoder_position_embedding,
+            encoder_token_ids, scale=self.hidden_dim ** 0.5))
         for block in self.encoder_layers:
             x = block(x, padding_mask=padding_mask)
         if self.encoder_final_norm is not None:
@@ -165,8 +182,10 @@ class Seq2SeqTransformer(BuilderModel):
         Returns:
             `(logits, hidden_states, cache)`.
         """
-        x = self.decoder_embedding(decoder_token_ids, start_index=cache_update_index)
-        x = self.decoder_dropout(x)
+        x = self.decoder_dropout(embed(
+            self.decoder_token_embedding, self.decoder_position_embedding,
+            decoder_token_ids, start_index=cache_update_index,
+            scale=self.hidden_dim ** 0.5))
         caches = []
         for index, block in enumerate(self.decoder_layers):
             x, layer_cache = block(
@@ -182,7 +201,7 @@ class Seq2SeqTransformer(BuilderModel):
             caches.append(layer_cache)
         if self.decoder_final_norm is not None:
             x = self.decoder_final_norm(x)
-        logits = self.decoder_embedding.token_embedding(x, reverse=True)
+        logits = self.decoder_token_embedding(x, reverse=True)
         return logits, x, ops.stack(caches, axis=1)
 
 

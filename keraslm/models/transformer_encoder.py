@@ -1,9 +1,12 @@
 import keras
 
-from keraslm.layers import TokenAndPositionEmbedding
+from keraslm.layers import TokenEmbedding
 from keraslm.layers import TransformerEncoderBlock
 from keraslm.models import presets
 from keraslm.models.base import BuilderModel
+from keraslm.models.base import embed
+from keraslm.models.base import padding_mask
+from keraslm.models.base import position_layer
 
 
 @keras.saving.register_keras_serializable(package="keraslm")
@@ -45,9 +48,10 @@ class TransformerEncoder(BuilderModel):
                  intermediate_dim, max_sequence_length, dropout=0.0,
                  activation="gelu", normalization="post",
                  layer_norm_epsilon=1e-12, dtype=None, **kwargs):
-        embeddings = TokenAndPositionEmbedding(
-            vocabulary_size, max_sequence_length, hidden_dim, mask_zero=True,
-            dtype=dtype, name="embeddings")
+        token_embedding = TokenEmbedding(vocabulary_size, hidden_dim, dtype=dtype,
+                                         name="token_embedding")
+        positions = position_layer("learned", max_sequence_length, dtype,
+                                   "position_embedding")
         embeddings_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm")
         embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype,
@@ -62,12 +66,14 @@ class TransformerEncoder(BuilderModel):
             for index in range(num_layers)
         ]
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = embeddings_dropout(embeddings_norm(embeddings(token_ids)))
+        mask = padding_mask(token_ids)
+        x = embed(token_embedding, positions, token_ids)
+        x = embeddings_dropout(embeddings_norm(x))
         for block in blocks:
-            x = block(x)
+            x = block(x, padding_mask=mask)
         super().__init__(inputs=token_ids, outputs=x, dtype=dtype, **kwargs)
-        self.embeddings = embeddings
-        self.token_embedding = embeddings.token_embedding
+        self.token_embedding = token_embedding
+        self.position_embedding = positions
         self.transformer_layers = blocks
         self.vocabulary_size = vocabulary_size
         self.num_layers = num_layers

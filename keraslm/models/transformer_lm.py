@@ -1,14 +1,13 @@
 import keras
 from keras import ops
 
-from keraslm.layers import TokenAndPositionEmbedding
 from keraslm.layers import TokenEmbedding
 from keraslm.layers import TransformerDecoderBlock
 from keraslm.models import presets
 from keraslm.models.base import BuilderModel
-
-POSITION_ENCODINGS = ("learned", "sinusoidal", "rotary")
-
+from keraslm.models.base import embed
+from keraslm.models.base import padding_mask
+from keraslm.models.base import position_layer
 
 @keras.saving.register_keras_serializable(package="keraslm")
 class TransformerLM(BuilderModel):
@@ -62,21 +61,10 @@ class TransformerLM(BuilderModel):
                  activation="gelu", normalization="pre",
                  position_encoding="learned", layer_norm_epsilon=1e-5,
                  dtype=None, **kwargs):
-        if position_encoding not in POSITION_ENCODINGS:
-            raise ValueError(f"`position_encoding` must be one of "
-                             f"{POSITION_ENCODINGS}. Received: "
-                             f"position_encoding={position_encoding!r}")
-        rotary = position_encoding == "rotary"
-        if rotary:
-            embeddings = TokenEmbedding(vocabulary_size, hidden_dim, mask_zero=True,
-                                        dtype=dtype, name="token_embedding")
-            token_embedding = embeddings
-        else:
-            embeddings = TokenAndPositionEmbedding(
-                vocabulary_size, max_sequence_length, hidden_dim,
-                position_encoding=position_encoding, mask_zero=True,
-                dtype=dtype, name="embeddings")
-            token_embedding = embeddings.token_embedding
+        positions = position_layer(position_encoding, max_sequence_length, dtype,
+                                   "position_embedding")
+        token_embedding = TokenEmbedding(vocabulary_size, hidden_dim, dtype=dtype,
+                                         name="token_embedding")
         embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype,
                                                   name="embeddings_dropout")
         blocks = [
@@ -85,7 +73,7 @@ class TransformerLM(BuilderModel):
                 dropout=dropout, activation=activation,
                 normalization=normalization,
                 layer_norm_epsilon=layer_norm_epsilon,
-                use_rotary_embedding=rotary, dtype=dtype,
+                use_rotary_embedding=positions is None, dtype=dtype,
                 name=f"transformer_layer_{index}")
             for index in range(num_layers)
         ]
@@ -95,15 +83,16 @@ class TransformerLM(BuilderModel):
                 epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm")
 
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = embeddings_dropout(embeddings(token_ids))
+        mask = padding_mask(token_ids)
+        x = embeddings_dropout(embed(token_embedding, positions, token_ids))
         for block in blocks:
-            x = block(x)
+            x = block(x, decoder_padding_mask=mask)
         if final_norm is not None:
             x = final_norm(x)
         logits = token_embedding(x, reverse=True)
         super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
 
-        self.embeddings = embeddings
+        self.position_embedding = positions
         self.token_embedding = token_embedding
         self.embeddings_dropout = embeddings_dropout
         self.transformer_layers = blocks
@@ -151,10 +140,8 @@ class TransformerLM(BuilderModel):
         Returns:
             `(logits, hidden_states, cache)` for the new tokens.
         """
-        if self.position_encoding == "rotary":
-            x = self.embeddings(token_ids)
-        else:
-            x = self.embeddings(token_ids, start_index=cache_update_index)
+        x = embed(self.token_embedding, self.position_embedding, token_ids,
+                  start_index=cache_update_index)
         x = self.embeddings_dropout(x)
         caches = []
         for index, block in enumerate(self.transformer_layers):

@@ -69,8 +69,8 @@ def qa_span_model(backbone, dropout=0.0, padding_id=0):
     model.compile(loss=keraslm.registry.losses.build("span"), optimizer="adam")
     ```
     """
-    token_ids = backbone.inputs[0]
-    hidden = backbone(token_ids)
+    token_ids = backbone.input
     padding_mask = ops.not_equal(token_ids, padding_id)
-    logits = SpanLogits(dropout=dropout, name="qa_span")(hidden, padding_mask=padding_mask)
+    logits = SpanLogits(dropout=dropout, name="qa_span")(backbone.output,
+                                                         padding_mask=padding_mask)
     return keras.Model(token_ids, logits, name="qa_span_model")

@@ -1,0 +1,123 @@
+"""Task models: a backbone's graph extended with a head.
+
+Each function here is what a `register_task_heads` entry builds:
+`factory(backbone, **config)` where `backbone` is a functional Keras model
+from token ids to hidden states `(batch, length, hidden_dim)`. The head is
+added to the backbone's own graph (not nested), so tied layers stay shared
+and the task model saves and loads as one `.keras` file.
+"""
+
+import keras
+from keras import ops
+
+from keraslm.heads.classification_head import ClassificationHead
+from keraslm.heads.masked_lm_head import MaskedLMTransform
+
+
+def _token_embedding(backbone, token_embedding):
+    if token_embedding is not None:
+        return token_embedding
+    for layer in backbone._flatten_layers(include_self=False):
+        if type(layer).__name__ == "TokenEmbedding":
+            return layer
+    raise ValueError(
+        f"Backbone '{backbone.name}' has no `keraslm.layers.TokenEmbedding` to "
+        "tie the output projection to; pass `token_embedding=`."
+    )
+
+
+def _padding_mask(token_ids, padding_id):
+    return ops.not_equal(token_ids, padding_id)
+
+
+def causal_lm_model(backbone, token_embedding=None):
+    """Next-token logits from the transposed token embedding (tied weights).
+
+    A `keraslm.models.TransformerLM` or `LSTMLM` already is a causal LM and
+    is returned unchanged.
+
+    Example:
+
+    ```python
+    lm = keraslm.registry.task_heads.build("causal_lm", backbone=backbone)
+    ```
+    """
+    from keraslm.models import LSTMLM, TransformerLM
+
+    if isinstance(backbone, (TransformerLM, LSTMLM)):
+        return backbone
+    embedding = _token_embedding(backbone, token_embedding)
+    logits = embedding(backbone.output, reverse=True)
+    return keras.Model(backbone.input, logits, name="causal_lm")
+
+
+def masked_lm_model(backbone, token_embedding=None, activation="gelu"):
+    """BERT masked-LM head: transform, then the tied embedding projection.
+
+    Returns logits `(batch, length, vocabulary_size)` at every position; the
+    loss only counts masked positions (labels elsewhere are ignored).
+
+    Example:
+
+    ```python
+    mlm = keraslm.registry.task_heads.build("masked_lm", backbone=encoder)
+    ```
+    """
+    embedding = _token_embedding(backbone, token_embedding)
+    hidden = MaskedLMTransform(activation=activation,
+                               name="masked_lm_transform")(backbone.output)
+    logits = embedding(hidden, reverse=True)
+    return keras.Model(backbone.input, logits, name="masked_lm")
+
+
+def classification_model(backbone, num_classes, pooling="cls", hidden_dim=None,
+                         dropout=0.1, padding_id=0):
+    """Sequence classification: pooled hidden states -> class logits.
+
+    Example:
+
+    ```python
+    model = keraslm.registry.task_heads.build(
+        "classification", backbone=encoder, num_classes=2, pooling="mean")
+    ```
+    """
+    head = ClassificationHead(num_classes=num_classes, pooling=pooling,
+                              hidden_dim=hidden_dim, dropout=dropout,
+                              name="classification_head")
+    logits = head(backbone.output,
+                  padding_mask=_padding_mask(backbone.input, padding_id))
+    return keras.Model(backbone.input, logits, name="classifier")
+
+
+def token_classification_model(backbone, num_classes, dropout=0.1):
+    """Per-token classification (tagging): hidden states -> tag logits.
+
+    Example:
+
+    ```python
+    tagger = keraslm.registry.task_heads.build(
+        "token_classification", backbone=encoder, num_classes=17)
+    ```
+    """
+    hidden = keras.layers.Dropout(dropout, name="tagging_dropout")(backbone.output)
+    logits = keras.layers.Dense(num_classes, name="tagging_logits")(hidden)
+    return keras.Model(backbone.input, logits, name="token_classifier")
+
+
+def seq2seq_lm_model(backbone):
+    """Encoder-decoder LM: a `keraslm.models.Seq2SeqTransformer` as is.
+
+    Example:
+
+    ```python
+    translator = keraslm.registry.task_heads.build("seq2seq_lm", backbone=model)
+    ```
+    """
+    from keraslm.models import Seq2SeqTransformer
+
+    if not isinstance(backbone, Seq2SeqTransformer):
+        raise ValueError(
+            "The seq2seq_lm head needs a `keraslm.models.Seq2SeqTransformer` "
+            f"backbone. Received: {type(backbone).__name__}."
+        )
+    return backbone
