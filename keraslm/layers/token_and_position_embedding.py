@@ -13,12 +13,17 @@ from keraslm.layers.token_embedding import TokenEmbedding
 class TokenAndPositionEmbedding(keras.layers.Layer):
     """Sum of a token embedding and a position embedding or encoding.
 
-    Embeds token ids with a `keraslm.layers.TokenEmbedding` (reachable as
-    `layer.token_embedding`, e.g. for tied output logits with
-    `layer.token_embedding(hidden, reverse=True)`) and adds learned
-    (`keraslm.layers.PositionEmbedding`) or fixed sinusoidal
-    (`keraslm.layers.SinusoidalPositionEncoding`) positions. With
-    `mask_zero=True`, id `0` is padding and the output carries a Keras mask.
+    Embeds token ids with a `keraslm.layers.TokenEmbedding` (the attribute
+    `token_embedding`) and adds learned (`keraslm.layers.PositionEmbedding`)
+    or fixed sinusoidal (`keraslm.layers.SinusoidalPositionEncoding`)
+    positions. With `mask_zero=True`, id `0` is padding and the output
+    carries a Keras mask.
+
+    Tied output logits: `layer(hidden_states, reverse=True)` projects hidden
+    states to vocabulary logits with the transposed token embedding. In a
+    functional model, call the layer itself this way (a shared layer) rather
+    than `layer.token_embedding`: Keras cannot save a functional model that
+    uses a sublayer of another layer directly.
 
     Args:
         vocabulary_size: int. The number of token ids.
@@ -40,9 +45,14 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             including `name`, `trainable`, `dtype` etc.
 
     Call arguments:
-        inputs: int tensor of token ids `(batch_size, length)`.
+        inputs: int tensor of token ids `(batch_size, length)`, or with
+            `reverse=True` float hidden states `(batch_size, length,
+            hidden_dim)`.
         start_index: int or int tensor. The position of the first token, for
             cached decoding. Defaults to `0`.
+        reverse: bool. Whether to return logits
+            `(batch_size, length, vocabulary_size)` from hidden states.
+            Defaults to `False`.
 
     Example:
 
@@ -54,6 +64,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         vocabulary_size=100, sequence_length=32, hidden_dim=16, mask_zero=True
     )
     hidden = embedding(np.array([[5, 7, 9, 0]]))  # (1, 4, 16)
+    logits = embedding(hidden, reverse=True)  # (1, 4, 100)
     ```
 
     References:
@@ -110,11 +121,16 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 dtype=self.dtype_policy, name="position_embedding"
             )
 
-    def build(self, inputs_shape):
-        self.token_embedding.build(inputs_shape)
-        self.position_embedding.build((*inputs_shape, self.hidden_dim))
+    def build(self, inputs_shape=None):
+        # Independent of the first call's shape, which may be `reverse=True`.
+        self.token_embedding.build()
+        self.position_embedding.build(
+            (None, self.sequence_length, self.hidden_dim)
+        )
 
-    def call(self, inputs, start_index=0):
+    def call(self, inputs, start_index=0, reverse=False):
+        if reverse:
+            return self.token_embedding(inputs, reverse=True)
         embedded = self.token_embedding(inputs)
         if self.scale_embeddings:
             embedded = embedded * keras.ops.cast(
@@ -127,8 +143,8 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None):
         return self.token_embedding.compute_mask(inputs, mask)
 
-    def compute_output_shape(self, inputs_shape):
-        return (*inputs_shape, self.hidden_dim)
+    def compute_output_spec(self, inputs, start_index=0, reverse=False):
+        return self.token_embedding.compute_output_spec(inputs, reverse=reverse)
 
     def get_config(self):
         return {

@@ -119,6 +119,15 @@ class TokenEmbedding(keras.layers.Layer):
             return mask
         return ops.not_equal(inputs, 0)
 
+    def compute_output_spec(self, inputs, reverse=False):
+        if reverse:
+            shape = (*inputs.shape[:-1], self.vocabulary_size)
+            dtype = self.reverse_dtype or self.compute_dtype
+        else:
+            shape = (*inputs.shape, self.hidden_dim)
+            dtype = self.compute_dtype
+        return keras.KerasTensor(shape, dtype=dtype)
+
     def get_config(self):
         return {
             **super().get_config(),

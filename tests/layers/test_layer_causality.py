@@ -47,7 +47,7 @@ def decoder_lm(normalization="pre", use_rotary_embedding=False):
             activation="gelu",
             use_rotary_embedding=use_rotary_embedding,
         )(x)
-    logits = embedding.token_embedding(x, reverse=True)
+    logits = embedding(x, reverse=True)
     return keras.Model(inputs, logits)
 
 

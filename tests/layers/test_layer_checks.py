@@ -205,3 +205,35 @@ def test_lstm_stack(init_kwargs, expected_output_shape):
         hidden(),
         expected_output_shape=expected_output_shape,
     )
+
+
+def test_decoder_language_model_saving():
+    import keras
+
+    from keraslm.testing import run_model_saving_test
+
+    inputs = keras.Input((None,), dtype="int32")
+    embedding = layers.TokenAndPositionEmbedding(20, 8, HIDDEN, mask_zero=True)
+    x = embedding(inputs)
+    x = layers.TransformerDecoderBlock(2, 16, normalization="pre", use_rotary_embedding=True)(x)
+    x = layers.TransformerDecoderBlock(2, 16, activation="swiglu")(x)
+    logits = embedding(x, reverse=True)  # Tied logits, shared layer.
+    run_model_saving_test(keras.Model(inputs, logits), token_ids())
+
+
+def test_encoder_decoder_and_lstm_model_saving():
+    import keras
+
+    from keraslm.testing import run_model_saving_test
+
+    encoder_ids = keras.Input((None,), dtype="int32")
+    decoder_ids = keras.Input((None,), dtype="int32")
+    encoded = layers.TokenAndPositionEmbedding(
+        20, 8, HIDDEN, position_encoding="sinusoidal", mask_zero=True
+    )(encoder_ids)
+    encoded = layers.TransformerEncoderBlock(2, 16)(encoded)
+    decoded = layers.TokenAndPositionEmbedding(20, 8, HIDDEN, mask_zero=True)(decoder_ids)
+    decoded = layers.TransformerDecoderBlock(2, 16)(decoded, encoded)
+    recurrent = layers.LSTMStack(6, num_layers=2, cell_type="gru")(decoded)
+    model = keras.Model([encoder_ids, decoder_ids], [decoded, recurrent])
+    run_model_saving_test(model, [token_ids(), token_ids(length=4)])
