@@ -213,8 +213,17 @@ class MultiHeadAttention(keras.layers.Layer):
         passed as `cache` with `cache_update_index=None` on every decoding
         step so the encoder outputs are projected only once.
         """
-        key = self._project(value, self.key_kernel, self.key_bias)
-        value = self._project(value, self.value_kernel, self.value_bias)
+        # Called outside `__call__`, so no autocasting: cast explicitly.
+        dtype = self.compute_dtype
+        value = ops.cast(value, dtype)
+
+        def cast(weight):
+            return None if weight is None else ops.cast(weight, dtype)
+
+        key = self._project(value, cast(self.key_kernel), cast(self.key_bias))
+        value = self._project(
+            value, cast(self.value_kernel), cast(self.value_bias)
+        )
         return ops.stack((key, value), axis=1)
 
     def call(

@@ -230,3 +230,23 @@ def test_runs_on_the_requested_backend():
     expected = os.environ.get("KERASLM_EXPECTED_BACKEND")
     if expected:
         assert keras.backend.backend() == expected
+
+
+def test_cross_attention_cache_under_mixed_precision():
+    block = layers.TransformerDecoderBlock(HEADS, 32, dtype="mixed_bfloat16")
+    x, encoder = hidden(), hidden(length=5, seed=1)
+    full = numpy(ops.cast(block(x, encoder), "float32"))
+    cross_cache = block.compute_cross_attention_cache(encoder)
+    assert keras.backend.standardize_dtype(cross_cache.dtype) == "bfloat16"
+    cache = ops.zeros((2, 2, LENGTH, HEADS, HEAD_DIM), "bfloat16")
+    for t in range(LENGTH):
+        output, cache = block(
+            x[:, t : t + 1],
+            encoder,
+            self_attention_cache=cache,
+            self_attention_cache_update_index=t,
+            cross_attention_cache=cross_cache,
+        )
+        output = numpy(ops.cast(output, "float32"))
+        assert np.all(np.isfinite(output))
+        np.testing.assert_allclose(output[:, 0], full[:, t], atol=0.1)
