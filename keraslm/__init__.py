@@ -23,13 +23,13 @@ from keraslm.plugins import get_plugin_manager, list_plugins, load_plugins
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = (
-    "layers", "models", "testing", "exporting", "plugins", "cli", "builtins",
-    "text", "data", "training", "generation", "evaluation",
+    "layers", "models", "heads", "testing", "exporting", "plugins", "cli",
+    "builtins", "text", "data", "training", "generation",
 )
 
 __all__ = [
     "__version__", "export", "get_plugin_manager", "hookimpl", "list_plugins",
-    "load_model", "load_plugins", "registry", *_LAZY_SUBMODULES,
+    "load_model", "load_plugins", "registry", "train", *_LAZY_SUBMODULES,
 ]
 
 
@@ -56,6 +56,24 @@ def export(model, path, format="saved_model", **options):
     from keraslm import exporting
 
     return exporting.export(model, path, format=format, **options)
+
+
+def train(config=None, *, resume=None, **options):
+    """Trains a model for a task and writes a run directory.
+
+    See `keraslm.training.train` for every option.
+
+    Example:
+
+    ```python
+    result = keraslm.train(task="lm", train="train.txt", tokenizer="character",
+                           steps=200, output_dir="runs/lm")
+    result.metrics["final"]["bits_per_character"]
+    ```
+    """
+    from keraslm import training
+
+    return training.train(config, resume=resume, **options)
 
 
 def load_model(path, **kwargs):

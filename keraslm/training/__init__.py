@@ -1,0 +1,18 @@
+"""The training workflow: `keraslm.train(...)` and `keraslm train`.
+
+Example:
+
+```python
+import keraslm
+
+result = keraslm.train(task="classify", train="reviews/train.csv",
+                       test="reviews/test.csv", epochs=2,
+                       output_dir="runs/reviews")
+result.metrics["test"]["accuracy"]
+```
+"""
+
+from keraslm.training.config import TrainConfig
+from keraslm.training.run import TrainingError, TrainResult, train
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingError", "train"]

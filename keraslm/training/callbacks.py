@@ -1,0 +1,125 @@
+"""Callbacks of the training workflow: progress, step log, NaN guard, backup."""
+
+import csv
+import math
+import os
+import sys
+import time
+
+import keras
+
+
+class StepLog(keras.callbacks.Callback):
+    """Appends `step,loss,learning_rate` for every optimizer step to a CSV.
+
+    Resumed runs append to the same file, so it shows where a run restarted
+    (the steps redone after the last checkpoint appear twice).
+    """
+
+    def __init__(self, path, start_step=0):
+        super().__init__()
+        self.path = path
+        self.step = start_step
+
+    def on_train_begin(self, logs=None):
+        new = not os.path.exists(self.path)
+        self.handle = open(self.path, "a", newline="")
+        self.writer = csv.writer(self.handle)
+        if new:
+            self.writer.writerow(["step", "loss", "learning_rate"])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        rate = self.model.optimizer.learning_rate
+        self.writer.writerow([self.step, float(logs.get("loss", math.nan)),
+                              float(keras.ops.convert_to_numpy(rate))])
+        self.handle.flush()
+
+    def on_train_end(self, logs=None):
+        self.handle.close()
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN/Inf loss and remembers where."""
+
+    def __init__(self, start_step=0):
+        super().__init__()
+        self.step = start_step
+        self.bad_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad_step = self.step
+            self.model.stop_training = True
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that never backs up weights after a NaN loss."""
+
+    def __init__(self, backup_dir, nan_guard, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.nan_guard = nan_guard
+
+    def _save_model(self):
+        if self.nan_guard.bad_step is None:
+            super()._save_model()
+
+
+class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` that skips saving once the loss became NaN."""
+
+    def __init__(self, filepath, nan_guard, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.nan_guard = nan_guard
+
+    def _save_model(self, *args, **kwargs):
+        if self.nan_guard.bad_step is None:
+            super()._save_model(*args, **kwargs)
+
+
+class Progress(keras.callbacks.Callback):
+    """One line per checkpoint interval: step, losses, tokens/s, ETA."""
+
+    def __init__(self, total_steps, interval_steps, tokens_per_step, start_step=0,
+                 stream=None):
+        super().__init__()
+        self.total_steps = total_steps
+        self.interval_steps = interval_steps
+        self.tokens_per_step = tokens_per_step
+        self.step = start_step
+        self.stream = stream or sys.stdout
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.start_step = self.step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.interval_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        elapsed = time.perf_counter() - self.start
+        done = self.step - self.start_step
+        rate = done / elapsed if elapsed else 0.0
+        remaining = (self.total_steps - self.step) / rate if rate else math.nan
+        parts = [f"step {self.step}/{self.total_steps}"]
+        for key in ("loss", "val_loss"):
+            if key in logs:
+                parts.append(f"{key} {logs[key]:.4f}")
+        parts.append(f"{rate * self.tokens_per_step:,.0f} tok/s")
+        parts.append(f"ETA {_duration(remaining)}")
+        print(" | ".join(parts), file=self.stream, flush=True)
+
+
+def _duration(seconds):
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"

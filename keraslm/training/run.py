@@ -1,0 +1,369 @@
+"""`keraslm.train`: the training workflow behind `keraslm train`."""
+
+import csv
+import dataclasses
+import datetime
+import json
+import math
+import os
+import shutil
+
+from keraslm.training.config import TrainConfig
+
+
+class TrainingError(RuntimeError):
+    """Training stopped for a reason the user must act on (NaN loss, bad run dir)."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        run_dir: str. The run directory.
+        metrics: dict. As written to `metrics.json` (`final`, `best`, `test`).
+        model: the trained `keras.Model` (final weights).
+        tokenizer: the run's `keraslm.text.Tokenizer`.
+        config: the resolved `TrainConfig`.
+    """
+
+    run_dir: str
+    metrics: dict
+    model: object
+    tokenizer: object
+    config: TrainConfig
+
+
+def _run_dir(config, resume):
+    if resume:
+        return resume
+    if config.output_dir:
+        run_dir = config.output_dir
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = os.path.join("runs", f"{config.task}-{stamp}")
+    if os.path.exists(os.path.join(run_dir, "config.json")):
+        raise TrainingError(
+            f"{run_dir} already holds a training run. Continue it with "
+            f"`keraslm train --resume {run_dir}`, or choose another output "
+            f"directory (-o).")
+    return run_dir
+
+
+def _read_info(run_dir):
+    with open(os.path.join(run_dir, "config.json")) as handle:
+        return json.load(handle)
+
+
+def _write_json(path, value):
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(value, handle, indent=2)
+    os.replace(temporary, path)
+
+
+def _load_tokenizer_or_train(config, task, train_examples, run_dir, resume):
+    from keraslm import text
+
+    if resume:
+        return text.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+    if config.init_from:
+        tokenizer = text.load_tokenizer(os.path.join(config.init_from, "tokenizer"))
+    else:
+        options = {"lowercase": True} if config.lowercase else {}
+        tokenizer = text.train_tokenizer(config.tokenizer, task.texts(train_examples),
+                                         vocabulary_size=config.vocabulary_size,
+                                         **options)
+    tokenizer.save(os.path.join(run_dir, "tokenizer"))
+    return tokenizer
+
+
+def backbone_output_layer(backbone):
+    """The name of the layer whose output is `backbone`'s hidden states."""
+    return backbone.output._keras_history[0].name
+
+
+def hidden_states_of(model, info=None):
+    """A model from token ids to the hidden states of a trained model."""
+    import keras
+
+    if hasattr(model, "hidden_states_model"):
+        return model.hidden_states_model()
+    name = (info or {}).get("derived", {}).get("backbone_output_layer")
+    if not name:
+        raise TrainingError("The run to initialize from does not record its "
+                            "backbone output layer (config.json).")
+    return keras.Model(model.input, model.get_layer(name).output)
+
+
+def _build_model(config, task, tokenizer):
+    """Returns `(task_model, backbone_output_layer_name)`."""
+    import keraslm
+    from keraslm import registry
+    from keraslm.models import BUILDERS, PRESETS
+
+    if config.init_from:
+        info = _read_info(config.init_from)
+        previous = keraslm.load_model(os.path.join(config.init_from, "model.keras"))
+        backbone = hidden_states_of(previous, info)
+    else:
+        options = dict(config.model_options)
+        preset_values = PRESETS[config.model_name].get(config.preset or "", {})
+        if config.model_name != "lstm_lm":
+            longest = config.sequence_length
+            current = options.get("max_sequence_length",
+                                  preset_values.get("max_sequence_length", 0))
+            if current < longest:
+                options["max_sequence_length"] = longest
+        base = BUILDERS[config.model_name](
+            vocabulary_size=tokenizer.vocabulary_size, preset=config.preset, **options)
+        if task.name in ("lm", "translate"):
+            backbone = base
+        else:
+            backbone = base.hidden_states_model()
+    model = registry.task_heads.build(task.head, backbone=backbone, **task.head_options())
+    hidden = backbone if task.name == "translate" else (
+        backbone.hidden_states_model() if hasattr(backbone, "hidden_states_model")
+        else backbone)
+    return model, backbone_output_layer(hidden)
+
+
+def _optimizer(config, total_steps):
+    from keraslm import registry
+
+    warmup = config.warmup_steps
+    if warmup is None:
+        warmup = int(0.05 * total_steps)
+    schedule_options = {"learning_rate": config.learning_rate}
+    if config.schedule in ("warmup_cosine", "warmup_linear"):
+        schedule_options.update(warmup_steps=warmup,
+                                decay_steps=max(total_steps - warmup, 1))
+    elif config.schedule in ("cosine", "exponential"):
+        schedule_options["decay_steps"] = total_steps
+    elif config.schedule == "step":
+        schedule_options["step_size"] = max(total_steps // 3, 1)
+    schedule = registry.schedules.build(config.schedule, **schedule_options)
+    options = {"learning_rate": schedule}
+    if config.global_clipnorm:
+        options["global_clipnorm"] = config.global_clipnorm
+    if config.optimizer == "adamw":
+        options["weight_decay"] = config.weight_decay
+    return registry.optimizers.build(config.optimizer, **options)
+
+
+def _strategy(config):
+    import tensorflow as tf
+
+    if config.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if config.strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _completed_intervals(backup_dir):
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as handle:
+        return int(json.load(handle)["epoch"])
+
+
+def _best_validation_loss(history_path):
+    if not os.path.exists(history_path):
+        return None
+    with open(history_path) as handle:
+        values = [float(row["val_loss"]) for row in csv.DictReader(handle)
+                  if row.get("val_loss") not in (None, "", "nan")]
+    return min(values) if values else None
+
+
+def _say(config, message):
+    if config.verbose:
+        print(message, flush=True)
+
+
+def train(config=None, *, resume=None, **options) -> TrainResult:
+    """Trains a model for a task and writes a run directory.
+
+    Args:
+        config: a `TrainConfig`, or None to build one from `options`.
+        resume: str or None. A run directory to continue from its last
+            checkpoint (its saved configuration is used).
+        **options: `TrainConfig` fields (`task="lm"`, `train="train.txt"`,
+            `epochs=3`, ...), applied on top of `config`.
+
+    Returns:
+        A `TrainResult`. The run directory holds `config.json`, `tokenizer/`,
+        `checkpoints/last.keras` and `best.keras`, `model.keras` (final),
+        `backup/` (resume state), `logs/` (TensorBoard), `steps.csv`,
+        `history.csv`, `metrics.json` and `training_curve.png`.
+
+    Raises:
+        TrainingError: the loss became NaN (the last good checkpoint is
+            kept), or the run directory already holds a run.
+
+    Example:
+
+    ```python
+    result = keraslm.train(task="lm", train="shakespeare/train.txt",
+                           valid="shakespeare/valid.txt", tokenizer="character",
+                           steps=200, output_dir="runs/shakespeare")
+    result.metrics["final"]["bits_per_character"]
+    ```
+    """
+    import keras
+
+    if resume:
+        config = TrainConfig.from_run(resume)
+        config.verbose = options.pop("verbose", config.verbose)
+        if options:
+            raise ValueError(f"--resume continues a run with its saved configuration; "
+                             f"it takes no other options. Received: {sorted(options)}")
+    else:
+        if config is None:
+            config = TrainConfig.from_dict(options, source="keraslm.train()")
+        elif options:
+            config = dataclasses.replace(config, **options)
+    config.validate()
+    run_dir = _run_dir(config, resume)
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        return _train(config, run_dir, resume)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config, run_dir, resume):
+    import keras
+
+    import keraslm
+    from keraslm.training import callbacks as cb
+    from keraslm.training.plots import plot_training_curve
+    from keraslm.training.tasks import TASKS
+
+    keras.utils.set_random_seed(config.seed)
+    task = TASKS[config.task](config)
+
+    _say(config, f"[data] reading {config.train}")
+    train_examples = task.read(config.train)
+    if config.valid:
+        valid_examples = task.read(config.valid)
+    else:
+        train_examples, valid_examples = task.split(train_examples)
+        _say(config, f"[data] no --valid: held out {config.validation_fraction:.0%} "
+                     f"of {config.train} (seed {config.seed})")
+    _say(config, f"[data] {task.size(train_examples):,} training and "
+                 f"{task.size(valid_examples):,} validation examples")
+
+    tokenizer = _load_tokenizer_or_train(config, task, train_examples, run_dir, resume)
+    _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
+                 f"{tokenizer.vocabulary_size:,} ids")
+    if resume:
+        task.load_assets(run_dir)
+    train_data = task.dataset(train_examples, tokenizer, training=True)
+    valid_data = task.dataset(valid_examples, tokenizer, training=False)
+    task.save_assets(run_dir)
+
+    steps_per_epoch = train_data.steps_per_epoch
+    total_steps = config.steps or math.ceil(config.epochs * steps_per_epoch)
+    interval = min(config.checkpoint_every, total_steps)
+    intervals = math.ceil(total_steps / interval)
+    total_steps = intervals * interval
+    backup_dir = os.path.join(run_dir, "backup")
+    done = _completed_intervals(backup_dir) if resume else 0
+
+    with _strategy(config).scope():
+        model, backbone_layer = _build_model(config, task, tokenizer)
+        model.compile(optimizer=_optimizer(config, total_steps), loss=task.loss(),
+                      jit_compile=config.xla)
+
+    info = {
+        "keraslm_version": keraslm.__version__,
+        "config": config.to_dict(),
+        "derived": {
+            "vocabulary_size": tokenizer.vocabulary_size,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps,
+            "checkpoint_interval": interval,
+            "parameters": int(model.count_params()),
+            "backbone_output_layer": backbone_layer,
+            "model_class": type(model).__name__,
+        },
+    }
+    if not resume:
+        _write_json(os.path.join(run_dir, "config.json"), info)
+    _say(config, f"[model] {config.model_name} ({config.preset or 'custom'}) + "
+                 f"{task.head} head, {model.count_params():,} parameters; "
+                 f"{total_steps} steps ({steps_per_epoch} per epoch), "
+                 f"precision {config.precision}, xla {config.xla}")
+    if done:
+        _say(config, f"[resume] {run_dir}: {done * interval} steps done, "
+                     f"continuing at step {done * interval + 1}")
+
+    dataset = train_data.dataset.repeat().skip(done * interval)
+    first_batch = next(iter(train_data.dataset))[0]
+    tokens_per_step = int(sum(
+        int(value.shape[0]) * int(value.shape[1])
+        for value in (first_batch.values() if isinstance(first_batch, dict)
+                      else [first_batch])))
+
+    nan_guard = cb.NaNGuard(start_step=done * interval)
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    best_so_far = _best_validation_loss(os.path.join(run_dir, "history.csv"))
+    callbacks = [
+        nan_guard,
+        cb.StepLog(os.path.join(run_dir, "steps.csv"), start_step=done * interval),
+        cb.SafeBackupAndRestore(backup_dir, nan_guard, save_freq="epoch",
+                                delete_checkpoint=False),
+        cb.SafeModelCheckpoint(os.path.join(checkpoints, "last.keras"), nan_guard),
+        cb.SafeModelCheckpoint(os.path.join(checkpoints, "best.keras"), nan_guard,
+                               monitor="val_loss", save_best_only=True,
+                               initial_value_threshold=best_so_far),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
+    ]
+    if config.verbose:
+        callbacks.append(cb.Progress(total_steps, interval, tokens_per_step,
+                                     start_step=done * interval))
+    _say(config, f"[train] {total_steps - done * interval} steps to go, "
+                 f"checkpoint every {interval}")
+    model.fit(dataset, epochs=intervals, steps_per_epoch=interval,
+              validation_data=valid_data.dataset, callbacks=callbacks, verbose=0,
+              shuffle=False)
+
+    if nan_guard.bad_step is not None:
+        last_good = _completed_intervals(backup_dir) * interval
+        raise TrainingError(
+            f"The loss became NaN or infinite at step {nan_guard.bad_step}; training "
+            f"stopped. The last good checkpoint is "
+            f"{os.path.join(checkpoints, 'last.keras')} (step {last_good}). Try a "
+            f"lower learning rate (it was {config.learning_rate:g}), gradient "
+            f"clipping (global_clipnorm) or float32 precision.")
+
+    model.save(os.path.join(run_dir, "model.keras"))
+    _say(config, "[evaluate] validation")
+    metrics = {"final": task.evaluate(model, valid_examples, tokenizer),
+               "steps": total_steps}
+    best_path = os.path.join(checkpoints, "best.keras")
+    if os.path.exists(best_path):
+        best_model = keraslm.load_model(best_path)
+        metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer)
+    if config.test:
+        _say(config, f"[evaluate] test: {config.test}")
+        metrics["test"] = task.evaluate(model, task.read(config.test), tokenizer)
+    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    plot_training_curve(run_dir)
+    _say(config, f"[done] {run_dir}: " + ", ".join(
+        f"{key} {value:.4f}" for key, value in metrics["final"].items()
+        if isinstance(value, float)))
+    return TrainResult(run_dir=run_dir, metrics=metrics, model=model,
+                       tokenizer=tokenizer, config=config)
+
+
+def remove_run(run_dir):
+    """Deletes a run directory (used by tests and `--overwrite`)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
