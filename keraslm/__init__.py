@@ -79,9 +79,9 @@ def train(config=None, *, resume=None, **options):
 def load_model(path, **kwargs):
     """Loads a `.keras` model saved with keraslm components.
 
-    Loads plugins first and imports every registered task head, loss and
-    metric, so layers from plugins are registered with Keras before
-    deserialization.
+    Loads plugins first and imports every registered task head, loss,
+    metric, optimizer and schedule, so classes from plugins are registered
+    with Keras before deserialization (a compiled model's optimizer too).
 
     Example:
 
@@ -98,7 +98,8 @@ def load_model(path, **kwargs):
         except ModuleNotFoundError as error:
             if error.name != f"keraslm.{module}":
                 raise
-    for family in (registry.task_heads, registry.losses, registry.metrics):
+    for family in (registry.task_heads, registry.losses, registry.metrics,
+                   registry.optimizers, registry.schedules):
         for component in family:
             component.load()
     return keras.saving.load_model(path, **kwargs)
