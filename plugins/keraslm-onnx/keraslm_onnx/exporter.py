@@ -5,6 +5,20 @@ from keraslm.exporting import ExportError, finish
 DEFAULT_OPSET = 17
 
 
+def _erfc_handler(ctx, node, name, args):
+    """Erfc(x) as 1 - Erf(x): exact GELU (Keras' default) lowers to Erfc in
+    TensorFlow, which tf2onnx 1.17 cannot convert."""
+    import numpy as np
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
+    node.type = "Erf"
+    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype=dtype))
+    ctx.insert_new_node_on_output("Sub", node.output[0], name=utils.make_name(name),
+                                  inputs=[one.output[0], node.output[0]])
+    return node
+
+
 def _install_hint(error):
     return ExportError(
         f"The onnx exporter needs tf2onnx, onnx and onnxruntime ({error}). "
@@ -57,7 +71,8 @@ def export_onnx(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
 
     try:
         model_proto, _ = tf2onnx.convert.from_function(
-            serve, input_signature=signature, opset=opset, output_path=str(path)
+            serve, input_signature=signature, opset=opset, output_path=str(path),
+            custom_op_handlers={"Erfc": (_erfc_handler, [])},
         )
     except Exception as error:
         raise ExportError(

@@ -29,6 +29,13 @@ def lstm_lm(vocabulary_size=64):
     return keras.Model(inputs, keras.layers.Dense(vocabulary_size)(x))
 
 
+def keraslm_transformer_lm(vocabulary_size=64):
+    # Exact GELU lowers to Erfc in TensorFlow; the exporter rewrites it.
+    return keraslm.models.transformer_lm(
+        vocabulary_size=vocabulary_size, num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64, activation="gelu")
+
+
 def test_entry_point_is_installed():
     [entry_point] = [ep for ep in importlib.metadata.entry_points(group="keraslm")
                      if ep.name == "onnx"]
@@ -39,7 +46,7 @@ def test_entry_point_is_installed():
     assert component.metadata == {"file_extension": ".onnx"}
 
 
-@pytest.mark.parametrize("build", [causal_transformer, lstm_lm])
+@pytest.mark.parametrize("build", [causal_transformer, lstm_lm, keraslm_transformer_lm])
 def test_onnx_matches_keras_in_onnxruntime(tmp_path, build):
     model = build()
     path = tmp_path / "model.onnx"
