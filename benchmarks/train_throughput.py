@@ -1,0 +1,429 @@
+"""Training and generation throughput of keraslm models against keras-hub.
+
+Measures, in one process on the TensorFlow backend (float32):
+
+1. the machine's peak: a large float32 matmul (`tf.matmul`, 2048x2048 by
+   default), in GFLOP/s, measured in the same run between the model timings;
+2. tokens/s of one training step (`train_on_batch`, AdamW, sparse
+   cross-entropy from logits) with XLA on and off for
+   `keraslm.models.transformer_lm` and for `keras_hub.models.GPT2CausalLM`
+   (`GPT2Backbone` + tied head, `preprocessor=None`) of the same shape
+   (default: vocabulary 8192, sequence 256, hidden 256, 4 layers, 4 heads,
+   intermediate 1024, batch 16, dropout 0), the ratio ours / keras-hub and
+   the MFU: `(6 N + 12 L d T)` FLOPs per token (N = parameter count, nanoGPT
+   / PaLM estimate) times tokens/s over the measured matmul peak;
+3. the LSTM LM baseline: `keraslm.models.lstm_lm` against the plain Keras
+   `Embedding -> LSTM -> Dense` of the same shape (XLA on);
+4. cached greedy generation tokens/s (batch 1, 16-token prompt, 128 new
+   tokens): `keraslm.generation.generate_ids` with a `TransformerLM` against
+   `keras_hub.models.GPT2CausalLM.generate` with the greedy sampler.
+
+The machine is shared (2 cores, other jobs running), so each comparison is
+interleaved: repetitions alternate between ours and the peer (the order
+flips every repetition) and the medians are compared, so that load changes
+hit both alike.
+
+Usage:
+
+    .venv/bin/python benchmarks/train_throughput.py            # full run
+    .venv/bin/python benchmarks/train_throughput.py --quick    # smoke run
+    .venv/bin/python benchmarks/train_throughput.py --hidden-dim 128 \\
+        --num-layers 2 --sequence-length 128 --no-lstm --no-generate
+
+Writes benchmarks/results/train_throughput.json and .md (use `--output` to
+write elsewhere, e.g. for `--quick` runs).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vocabulary-size", type=int, default=8192)
+    parser.add_argument("--sequence-length", type=int, default=256)
+    parser.add_argument("--hidden-dim", type=int, default=256)
+    parser.add_argument("--num-layers", type=int, default=4)
+    parser.add_argument("--num-heads", type=int, default=4)
+    parser.add_argument("--intermediate-dim", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lstm-hidden-dim", type=int, default=128,
+                        help="embedding width of the LSTM LMs")
+    parser.add_argument("--lstm-units", type=int, default=256)
+    parser.add_argument("--matmul-size", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="interleaved repetitions per comparison")
+    parser.add_argument("--steps", type=int, default=2,
+                        help="training steps per repetition")
+    parser.add_argument("--xla", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--prompt-length", type=int, default=16)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--no-lstm", action="store_true")
+    parser.add_argument("--no-generate", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 repetitions of 1 step, 32 new tokens")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results"
+                                                / "train_throughput"),
+                        help="path prefix of the .json and .md results")
+    arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.repeats = min(arguments.repeats, 3)
+        arguments.steps = 1
+        arguments.new_tokens = min(arguments.new_tokens, 32)
+    return arguments
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return 0.5 * (values[middle - 1] + values[middle])
+
+
+def interleaved(functions, repeats, calls=1):
+    """Median seconds per call of each function, repetitions alternating.
+
+    `functions` maps names to callables (already warmed up). Each repetition
+    runs every function `calls` times; the order reverses every repetition.
+    """
+    names = list(functions)
+    seconds = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names if repeat % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            for _ in range(calls):
+                functions[name]()
+            seconds[name].append((time.perf_counter() - start) / calls)
+    return {name: median(values) for name, values in seconds.items()}, seconds
+
+
+def matmul_peak(size):
+    """A callable timing one `size`^3 float32 matmul; returns GFLOP/s."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product().numpy()
+
+    def run():
+        product().numpy()
+
+    return run, 2.0 * size**3
+
+
+def build_models(arguments):
+    import keras
+    import keras_hub
+
+    import keraslm
+
+    shape = dict(vocabulary_size=arguments.vocabulary_size,
+                 num_layers=arguments.num_layers,
+                 num_heads=arguments.num_heads,
+                 hidden_dim=arguments.hidden_dim,
+                 intermediate_dim=arguments.intermediate_dim,
+                 max_sequence_length=arguments.sequence_length, dropout=0.0)
+    keras.utils.set_random_seed(0)
+    ours = keraslm.models.transformer_lm(**shape)
+    backbone = keras_hub.models.GPT2Backbone(**shape)
+    peer = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    return ours, peer, backbone
+
+
+def train_step_functions(arguments, ours, peer, jit_compile):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    batch, length = arguments.batch_size, arguments.sequence_length
+    rng = np.random.default_rng(0)
+    # Ids from 1: id 0 is keraslm's padding id, and there is no padding here.
+    token_ids = tf.constant(rng.integers(1, arguments.vocabulary_size,
+                                         (batch, length)), "int32")
+    labels = tf.constant(rng.integers(1, arguments.vocabulary_size,
+                                      (batch, length)), "int32")
+    peer_inputs = {"token_ids": token_ids,
+                   "padding_mask": tf.ones((batch, length), "int32")}
+    for model in (ours, peer):
+        model.compile(
+            optimizer=keras.optimizers.AdamW(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile)
+    return {
+        "keraslm": lambda: ours.train_on_batch(token_ids, labels),
+        "keras_hub": lambda: peer.train_on_batch(peer_inputs, labels),
+    }
+
+
+def measure_training(arguments, results):
+    ours, peer, backbone = build_models(arguments)
+    n_ours, n_peer = ours.count_params(), backbone.count_params()
+    L, d, T = arguments.num_layers, arguments.hidden_dim, arguments.sequence_length
+    tokens = arguments.batch_size * T
+    results["parameters"] = {"keraslm": n_ours, "keras_hub": n_peer}
+    peak_call, peak_flops = matmul_peak(arguments.matmul_size)
+    settings = {"both": (True, False), "on": (True,), "off": (False,)}[arguments.xla]
+    peak_seconds = []
+    for jit_compile in settings:
+        functions = train_step_functions(arguments, ours, peer, jit_compile)
+        for function in functions.values():  # compile + warm up
+            function()
+            function()
+        functions["matmul"] = peak_call
+        medians, raw = interleaved(functions, arguments.repeats, arguments.steps)
+        peak_seconds += raw["matmul"]
+        key = "xla_on" if jit_compile else "xla_off"
+        results["training"][key] = {
+            name: {"seconds_per_step": medians[name],
+                   "tokens_per_second": tokens / medians[name],
+                   "step_seconds": raw[name]}
+            for name in ("keraslm", "keras_hub")
+        }
+        print(key, {name: round(tokens / medians[name]) for name in
+                    ("keraslm", "keras_hub")}, flush=True)
+    peak = peak_flops / median(peak_seconds) / 1e9
+    results["matmul_peak_gflops"] = peak
+    results["matmul_peak_gflops_max"] = peak_flops / min(peak_seconds) / 1e9
+    results["matmul_size"] = arguments.matmul_size
+    for key, entry in results["training"].items():
+        for name, n in (("keraslm", n_ours), ("keras_hub", n_peer)):
+            flops_per_token = 6 * n + 12 * L * d * T
+            entry[name]["flops_per_token"] = flops_per_token
+            entry[name]["mfu"] = (entry[name]["tokens_per_second"]
+                                  * flops_per_token / (peak * 1e9))
+        entry["ratio_keraslm_over_keras_hub"] = (
+            entry["keraslm"]["tokens_per_second"]
+            / entry["keras_hub"]["tokens_per_second"])
+    if "xla_on" in results["training"]:
+        results["train_tokens_per_second"] = (
+            results["training"]["xla_on"]["keraslm"]["tokens_per_second"])
+    return ours, peer
+
+
+def measure_lstm(arguments, results):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keraslm
+
+    V, T, B = arguments.vocabulary_size, arguments.sequence_length, arguments.batch_size
+    keras.utils.set_random_seed(0)
+    ours = keraslm.models.lstm_lm(vocabulary_size=V,
+                                  hidden_dim=arguments.lstm_hidden_dim,
+                                  units=arguments.lstm_units, num_layers=1)
+    peer = keras.Sequential([
+        keras.Input((T,), dtype="int32"),
+        keras.layers.Embedding(V, arguments.lstm_hidden_dim),
+        keras.layers.LSTM(arguments.lstm_units, return_sequences=True),
+        keras.layers.Dense(V)])
+    rng = np.random.default_rng(1)
+    token_ids = tf.constant(rng.integers(1, V, (B, T)), "int32")
+    labels = tf.constant(rng.integers(1, V, (B, T)), "int32")
+    for model in (ours, peer):
+        model.compile(
+            optimizer=keras.optimizers.AdamW(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=True)
+    functions = {"keraslm": lambda: ours.train_on_batch(token_ids, labels),
+                 "keras": lambda: peer.train_on_batch(token_ids, labels)}
+    for function in functions.values():
+        function()
+        function()
+    medians, raw = interleaved(functions, arguments.repeats, arguments.steps)
+    results["lstm"] = {
+        name: {"tokens_per_second": B * T / medians[name],
+               "parameters": model.count_params(), "step_seconds": raw[name]}
+        for name, model in (("keraslm", ours), ("keras", peer))}
+    results["lstm"]["ratio_keraslm_over_keras"] = (
+        results["lstm"]["keraslm"]["tokens_per_second"]
+        / results["lstm"]["keras"]["tokens_per_second"])
+    results["lstm"]["shape"] = dict(hidden_dim=arguments.lstm_hidden_dim,
+                                    units=arguments.lstm_units, num_layers=1,
+                                    jit_compile=True)
+    print("lstm", {name: round(results["lstm"][name]["tokens_per_second"])
+                   for name in ("keraslm", "keras")}, flush=True)
+
+
+def measure_generation(arguments, results, ours, peer):
+    import numpy as np
+
+    import keraslm
+
+    P, N = arguments.prompt_length, arguments.new_tokens
+    if P + N > arguments.sequence_length:
+        raise ValueError(
+            f"--prompt-length + --new-tokens ({P + N}) exceeds "
+            f"--sequence-length ({arguments.sequence_length}).")
+    prompt = np.random.default_rng(2).integers(1, arguments.vocabulary_size, P)
+    peer.compile(sampler="greedy")
+    peer_prompt = {"token_ids": np.zeros((1, P + N), "int32"),
+                   "padding_mask": np.zeros((1, P + N), "bool")}
+    peer_prompt["token_ids"][0, :P] = prompt
+    peer_prompt["padding_mask"][0, :P] = True
+    functions = {
+        "keraslm": lambda: keraslm.generation.generate_ids(
+            ours, prompt.tolist(), N, sampler="greedy", banned_ids=()),
+        "keras_hub": lambda: peer.generate(peer_prompt, max_length=P + N,
+                                           stop_token_ids=None),
+    }
+    for function in functions.values():
+        function()
+        function()
+    repeats = max(3, arguments.repeats // 2)
+    medians, raw = interleaved(functions, repeats)
+    results["generation"] = {
+        name: {"tokens_per_second": N / medians[name],
+               "seconds": raw[name]} for name in functions}
+    results["generation"]["ratio_keraslm_over_keras_hub"] = (
+        medians["keras_hub"] / medians["keraslm"])
+    results["generation"]["setup"] = dict(batch=1, prompt_length=P, new_tokens=N,
+                                          sampler="greedy")
+    print("generation", {name: round(N / medians[name]) for name in functions},
+          flush=True)
+
+
+def machine():
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "backend": keras.backend.backend(),
+        "load_average_1m_at_start": os.getloadavg()[0],
+    }
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def write_markdown(path, arguments, results, command):
+    m = results["machine"]
+    lines = [
+        "# Training throughput: keraslm vs keras-hub",
+        "",
+        f"`{command}`",
+        "",
+        f"{m['date']} · {m.get('cpu_model', m['processor'])} · "
+        f"{m['cpu_count']} CPUs (shared: other jobs were running, load "
+        f"average {m['load_average_1m_at_start']:.1f} at start, "
+        f"{results['load_average_1m_at_end']:.1f} at end) · TF {m['tensorflow']}"
+        f" · Keras {m['keras']} · keras-hub {m['keras_hub']} · float32",
+        "",
+        "Shape: vocabulary {vocabulary_size}, sequence {sequence_length}, hidden "
+        "{hidden_dim}, {num_layers} layers, {num_heads} heads, intermediate "
+        "{intermediate_dim}, batch {batch_size}, dropout 0, AdamW."
+        .format(**vars(arguments)),
+        f"Parameters: keraslm {results['parameters']['keraslm']:,}, keras-hub "
+        f"{results['parameters']['keras_hub']:,}.",
+        "",
+        f"Measured peak: {results['matmul_peak_gflops']:.1f} GFLOP/s "
+        f"(median of {arguments.matmul_size}^3 float32 `tf.matmul`, interleaved "
+        f"with the training steps; best {results['matmul_peak_gflops_max']:.1f}).",
+        "MFU = tokens/s x (6N + 12·L·d·T) / measured peak.",
+        "",
+        "| XLA | keraslm tokens/s | keras-hub tokens/s | ratio | keraslm MFU | keras-hub MFU |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, entry in results["training"].items():
+        lines.append(
+            f"| {'on' if key == 'xla_on' else 'off'} "
+            f"| {entry['keraslm']['tokens_per_second']:,.0f} "
+            f"| {entry['keras_hub']['tokens_per_second']:,.0f} "
+            f"| {entry['ratio_keraslm_over_keras_hub']:.2f}x "
+            f"| {entry['keraslm']['mfu']:.0%} | {entry['keras_hub']['mfu']:.0%} |")
+    if "lstm" in results:
+        lstm = results["lstm"]
+        lines += [
+            "",
+            f"LSTM LM (embedding {lstm['shape']['hidden_dim']}, "
+            f"{lstm['shape']['units']} units, 1 layer, XLA on):",
+            "",
+            "| model | tokens/s | parameters |",
+            "|---|---:|---:|",
+            f"| keraslm.models.lstm_lm | {lstm['keraslm']['tokens_per_second']:,.0f} "
+            f"| {lstm['keraslm']['parameters']:,} |",
+            f"| keras Embedding->LSTM->Dense | {lstm['keras']['tokens_per_second']:,.0f} "
+            f"| {lstm['keras']['parameters']:,} |",
+            f"| ratio | {lstm['ratio_keraslm_over_keras']:.2f}x | |",
+        ]
+    if "generation" in results:
+        generation = results["generation"]
+        setup = generation["setup"]
+        lines += [
+            "",
+            f"Cached greedy generation (batch 1, {setup['prompt_length']}-token "
+            f"prompt, {setup['new_tokens']} new tokens):",
+            "",
+            "| model | new tokens/s |",
+            "|---|---:|",
+            f"| keraslm.generation.generate_ids (TransformerLM) "
+            f"| {generation['keraslm']['tokens_per_second']:,.1f} |",
+            f"| keras_hub GPT2CausalLM.generate | "
+            f"{generation['keras_hub']['tokens_per_second']:,.1f} |",
+            f"| ratio | {generation['ratio_keraslm_over_keras_hub']:.2f}x |",
+        ]
+    lines += [
+        "",
+        "Method: both models live in one process; each comparison alternates "
+        f"repetitions ({arguments.repeats} x {arguments.steps} steps, order "
+        "reversed every repetition, the matmul timed in the same rotation) and "
+        "reports medians, so the load from other jobs on this shared 2-core "
+        "machine falls on ours and the peer alike. Absolute figures move with "
+        "that load; the ratios are the stable part.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main(argv=None):
+    import sys
+
+    arguments = parse_arguments(argv)
+    command = ".venv/bin/python benchmarks/train_throughput.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    results = {"command": command.strip(), "machine": machine(),
+               "arguments": vars(arguments), "training": {}}
+    ours, peer = measure_training(arguments, results)
+    if not arguments.no_lstm:
+        measure_lstm(arguments, results)
+    if not arguments.no_generate:
+        measure_generation(arguments, results, ours, peer)
+    results["load_average_1m_at_end"] = os.getloadavg()[0]
+    output = pathlib.Path(arguments.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    write_markdown(output.with_suffix(".md"), arguments, results,
+                   results["command"])
+    print(output.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
