@@ -250,6 +250,8 @@ def _train(config, run_dir, resume):
 
     _say(config, f"[data] reading {config.train}")
     train_examples = task.read(config.train)
+    if not resume:
+        task.fit_labels(train_examples)
     if config.valid:
         valid_examples = task.read(config.valid)
     else:

@@ -66,6 +66,10 @@ class Task:
     def size(self, examples) -> int:
         return len(self.texts(examples))
 
+    def fit_labels(self, examples):
+        """Builds the label vocabulary from a whole training file (before any
+        validation split), for tasks with labels."""
+
     def _model_inputs(self, task_data):
         def select(x, y, *weights):
             if self.single_input:
@@ -206,9 +210,12 @@ class ClassificationTask(Task):
     def texts(self, examples):
         return examples.texts
 
-    def dataset(self, examples, tokenizer, training):
+    def fit_labels(self, examples):
         if self.label_vocabulary is None:
             self.label_vocabulary = text.LabelVocabulary.fit(examples.labels)
+
+    def dataset(self, examples, tokenizer, training):
+        self.fit_labels(examples)
         return self._model_inputs(data.classification_dataset(
             examples.texts, examples.labels, tokenizer,
             label_vocabulary=self.label_vocabulary,
@@ -260,10 +267,34 @@ class TaggingTask(ClassificationTask):
     def texts(self, examples):
         return [" ".join(words) for words in examples.tokens]
 
-    def dataset(self, examples, tokenizer, training):
+    def fit_labels(self, examples):
         if self.label_vocabulary is None:
             self.label_vocabulary = text.LabelVocabulary.fit(
                 [tag for sentence in examples.tags for tag in sentence])
+
+    def _known_tags(self, examples):
+        """`(examples with unseen tags replaced, per-word unseen flags)`."""
+        known = self.label_vocabulary
+        fallback = known.labels[0]
+        unseen = [[tag not in known for tag in sentence] for sentence in examples.tags]
+        tags = [[fallback if missing else tag for tag, missing in zip(sentence, flags)]
+                for sentence, flags in zip(examples.tags, unseen)]
+        return data.TaggedSentences(examples.tokens, tags, None, examples.path), unseen
+
+    def dataset(self, examples, tokenizer, training):
+        self.fit_labels(examples)
+        if not training:
+            # Validation during training: a tag training never saw cannot be
+            # learned; it is scored against a known tag (the final evaluation
+            # counts such words as errors and reports them).
+            examples, unseen = self._known_tags(examples)
+            missing = sum(map(sum, unseen))
+            if missing:
+                import warnings
+
+                warnings.warn(f"{missing} validation words have tags the training "
+                              f"data never shows; evaluate() counts them as errors.",
+                              stacklevel=2)
         return self._model_inputs(data.token_classification_dataset(
             examples.tokens, examples.tags, tokenizer,
             label_vocabulary=self.label_vocabulary,
@@ -273,9 +304,21 @@ class TaggingTask(ClassificationTask):
             positions=getattr(examples, "lines", None)))
 
     def evaluate(self, model, examples, tokenizer):
-        task_data = self.dataset(examples, tokenizer, training=False)
-        true, predicted = [], []
+        """Token accuracy and macro F1 over words (first subwords).
+
+        A tag that training never saw cannot be predicted: such words are
+        kept (given a known tag for the pipeline) and always counted as
+        errors; `unseen_tag_words` reports how many there were.
+        """
+        known = self.label_vocabulary
+        replaced, unseen = self._known_tags(examples)
+        task_data = self._model_inputs(data.token_classification_dataset(
+            replaced.tokens, replaced.tags, tokenizer, label_vocabulary=known,
+            sequence_length=self.config.sequence_length,
+            batch_size=self.config.batch_size, shuffle=False, seed=self.config.seed))
+        true, predicted, wrong = [], [], []
         nll = count = 0.0
+        row = 0
         for x, y in task_data.dataset:
             logits = tf.cast(model(x, training=False), tf.float32)
             y = np.asarray(y)
@@ -285,13 +328,21 @@ class TaggingTask(ClassificationTask):
             count += keep.sum()
             true.append(y[keep])
             predicted.append(np.argmax(np.asarray(logits)[keep], -1))
+            for sentence_keep in keep:  # words kept in order (truncation cuts the end)
+                wrong.extend(unseen[row][:int(sentence_keep.sum())])
+                row += 1
         true, predicted = np.concatenate(true), np.concatenate(predicted)
-        num_classes = len(self.label_vocabulary)
+        wrong = np.array(wrong, bool)
+        correct = (true == predicted) & ~wrong
+        num_classes = len(known)
+        predicted_or_unknown = np.where(wrong, -1, predicted)
         return {
             "loss": nll / count,
-            "accuracy": float(np.mean(true == predicted)),
-            "macro_f1": macro_f1(true, predicted, num_classes),
+            "accuracy": float(np.mean(correct)),
+            "macro_f1": macro_f1(np.where(wrong, -2, true), predicted_or_unknown,
+                                 num_classes),
             "words": int(count),
+            "unseen_tag_words": int(wrong.sum()),
         }
 
 

@@ -1,0 +1,100 @@
+"""Every task trains on a slice of real data and its metric moves the right way."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import keraslm
+from run_helpers import first_losses, last_losses
+
+SMALL = {"num_layers": 2, "num_heads": 2, "hidden_dim": 64, "intermediate_dim": 128}
+
+
+def common(tmp_path, **options):
+    return dict(output_dir=str(tmp_path / "run"), preset="tiny", model_options=SMALL,
+                batch_size=32, learning_rate=2e-3, checkpoint_every=40, verbose=False,
+                **options)
+
+
+def test_lm_learns_shakespeare(corpus, tmp_path):
+    result = keraslm.train(task="lm", train=corpus["lm_train"], valid=corpus["lm_valid"],
+                           tokenizer="character", sequence_length=64, steps=120,
+                           **common(tmp_path))
+    final = result.metrics["final"]
+    vocabulary = result.tokenizer.vocabulary_size
+    # Better than a uniform guess over the characters, and than the start.
+    assert final["bits_per_character"] < math.log2(vocabulary) - 1.5
+    assert final["loss"] < first_losses(result.run_dir) - 1.0
+    # bits per character is the total NLL over characters (here 1 id = 1 char).
+    assert final["bits_per_character"] == pytest.approx(
+        final["loss"] * final["tokens"] / final["characters"] / math.log(2))
+    assert os.path.getsize(os.path.join(result.run_dir, "training_curve.png")) > 10_000
+    saved = json.load(open(os.path.join(result.run_dir, "metrics.json")))
+    assert saved["final"]["bits_per_character"] == final["bits_per_character"]
+    assert set(saved) >= {"final", "best", "steps"}
+
+
+def test_classification_beats_the_majority_class(corpus, tmp_path):
+    result = keraslm.train(task="classify", train=corpus["reviews_train"],
+                           test=corpus["reviews_test"], vocabulary_size=2000,
+                           sequence_length=96, steps=160,
+                           head_options={"pooling": "mean"}, **common(tmp_path))
+    test = result.metrics["test"]
+    labels = [line.rsplit(",", 1)[1].strip()
+              for line in open(corpus["reviews_test"]).read().splitlines()[1:] if "," in line]
+    majority = max(labels.count(l) for l in set(labels)) / len(labels)
+    assert test["accuracy"] > majority + 0.03, (test, majority)
+    assert 0 < test["macro_f1"] <= 1
+    assert np.sum(test["confusion_matrix"]) == test["examples"] == 300
+    assert test["labels"] == ["great", "other"]
+    # macro F1 against scikit-learn on the same predictions
+    from sklearn.metrics import f1_score
+
+    matrix = np.array(test["confusion_matrix"])
+    true = np.repeat(np.arange(2), matrix.sum(1))
+    predicted = np.concatenate([np.repeat(np.arange(2), row) for row in matrix])
+    assert test["macro_f1"] == pytest.approx(f1_score(true, predicted, average="macro"))
+
+
+def test_tagging_learns_brown_tags(corpus, tmp_path):
+    result = keraslm.train(task="tag", train=corpus["brown_train"],
+                           test=corpus["brown_test"], vocabulary_size=3000,
+                           sequence_length=64, steps=160, **common(tmp_path))
+    test = result.metrics["test"]
+    assert test["accuracy"] > 0.6, test
+    assert test["loss"] < first_losses(result.run_dir) - 1.0
+
+
+def test_masked_lm_learns(corpus, tmp_path):
+    result = keraslm.train(task="mlm", train=corpus["reviews_train"],
+                           vocabulary_size=2000, sequence_length=64, steps=120,
+                           **common(tmp_path))
+    final = result.metrics["final"]
+    assert final["loss"] < first_losses(result.run_dir) - 1.0
+    # chance is 1 / 2000; the most frequent tokens come first
+    assert final["accuracy"] > 0.03 and final["masked_tokens"] > 500
+
+
+def test_translation_learns(corpus, tmp_path):
+    result = keraslm.train(task="translate", train=corpus["bible_train"],
+                           valid=corpus["bible_valid"], vocabulary_size=3000,
+                           sequence_length=48, steps=120, **common(tmp_path))
+    final = result.metrics["final"]
+    assert final["loss"] < first_losses(result.run_dir) - 1.5
+    assert final["accuracy"] > 0.04  # chance: 1 / 3000
+
+
+def test_qa_task_from_the_plugin(corpus, tmp_path):
+    options = common(tmp_path)
+    options["learning_rate"] = 3e-3
+    result = keraslm.train(task="qa", train=corpus["qa_train"], valid=corpus["qa_valid"],
+                           vocabulary_size=3000, sequence_length=96, steps=200,
+                           max_answer_length=8, **options)
+    final = result.metrics["final"]
+    assert last_losses(result.run_dir) < first_losses(result.run_dir) - 1.0
+    # Chance F1 for a 2-word answer among ~30 context words is about 0.05.
+    assert final["f1"] > 0.15, final
+    assert 0 <= final["exact_match"] <= final["f1"] <= 1
