@@ -1,0 +1,207 @@
+"""Resume after SIGKILL, NaN stop, transfer, and the command line."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keraslm
+from keraslm.training import TrainingError
+
+TINY = ["--num-layers", "1", "--num-heads", "2", "--hidden-dim", "64",
+        "--intermediate-dim", "128"]
+
+
+def keraslm_command(*args):
+    return [sys.executable, "-m", "keraslm", *args]
+
+
+def step_losses(run_dir):
+    """step -> loss, the last record of each step (resumed steps overwrite)."""
+    with open(os.path.join(run_dir, "steps.csv")) as handle:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(handle)}
+
+
+def lm_arguments(corpus, output):
+    return ["train", "--task", "lm", "--train", corpus["lm_train"], "--valid",
+            corpus["lm_valid"], "--tokenizer", "character", "--steps", "150",
+            "--checkpoint-every", "50", "--batch-size", "32", "--sequence-length", "64",
+            "--quiet", "-o", output, *TINY]
+
+
+def test_resume_after_sigkill_continues_where_it_stopped(corpus, tmp_path):
+    reference = str(tmp_path / "reference")
+    subprocess.run(keraslm_command(*lm_arguments(corpus, reference)), check=True,
+                   capture_output=True, timeout=600)
+    expected = step_losses(reference)
+    assert sorted(expected) == list(range(1, 151))
+
+    killed = str(tmp_path / "killed")
+    process = subprocess.Popen(keraslm_command(*lm_arguments(corpus, killed)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    steps_file = os.path.join(killed, "steps.csv")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if os.path.exists(steps_file) and len(open(steps_file).readlines()) > 75:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    written = len(open(steps_file).readlines()) - 1
+    assert 75 <= written < 150, "the run must be killed mid-way for this test"
+    assert not os.path.exists(os.path.join(killed, "metrics.json"))
+
+    result = subprocess.run(keraslm_command("train", "--resume", killed),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[resume]" in result.stdout and "continuing at step 51" in result.stdout
+    resumed = step_losses(killed)
+    assert sorted(resumed) == list(range(1, 151))
+    # Same data, weights and optimizer state at every step: the resumed run
+    # repeats only the steps after its last checkpoint (51..killed), and
+    # matches the uninterrupted run step for step.
+    np.testing.assert_allclose([resumed[s] for s in range(1, 151)],
+                               [expected[s] for s in range(1, 151)], rtol=1e-4)
+    with open(steps_file) as handle:
+        redone = len(list(csv.DictReader(handle))) - 150
+    assert 0 < redone < 50
+    metrics = json.load(open(os.path.join(killed, "metrics.json")))
+    assert metrics["final"]["loss"] == pytest.approx(
+        json.load(open(os.path.join(reference, "metrics.json")))["final"]["loss"], rel=1e-4)
+
+
+@keras.saving.register_keras_serializable(package="keraslm_tests")
+class NaNAfter(keras.losses.Loss):
+    """Cross-entropy that turns NaN after a number of calls."""
+
+    def __init__(self, after=12, name="nan_after", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.after = after
+        self.calls = keras.Variable(0, dtype="int32", trainable=False)
+        self.inner = keraslm.registry.losses.build(
+            "masked_sparse_categorical_crossentropy", ignore_class=-100)
+
+    def call(self, y_true, y_pred):
+        self.calls.assign_add(1)
+        loss = self.inner.call(y_true, y_pred)
+        # Added, not selected with where(): a NaN branch inside where() would
+        # poison the gradients from the first step.
+        return loss + keras.ops.where(self.calls > self.after, np.nan, 0.0)
+
+
+def test_nan_loss_stops_with_a_clear_message(corpus, tmp_path, plugin_manager):
+    class NaNPlugin:
+        @keraslm.hookimpl
+        def register_losses(self, register):
+            register("nan_after", NaNAfter)
+
+    plugin_manager.register(NaNPlugin(), name="nan_plugin")
+    run_dir = str(tmp_path / "nan")
+    with pytest.raises(TrainingError) as info:
+        keraslm.train(task="lm", train=corpus["lm_train"], valid=corpus["lm_valid"],
+                      tokenizer="character", loss="nan_after", steps=40,
+                      checkpoint_every=5, batch_size=32, sequence_length=32,
+                      model_options={"num_layers": 1, "hidden_dim": 32,
+                                     "num_heads": 2, "intermediate_dim": 64},
+                      output_dir=run_dir, verbose=False)
+    message = str(info.value)
+    assert "became NaN or infinite at step" in message
+    assert os.path.join(run_dir, "checkpoints", "last.keras") in message
+    last = keraslm.load_model(os.path.join(run_dir, "checkpoints", "last.keras"),
+                              compile=False)
+    assert all(np.isfinite(w).all() for w in last.get_weights())
+    backup = json.load(open(os.path.join(run_dir, "backup", "training_metadata.json")))
+    bad_step = int(message.split("at step ")[1].split(";")[0])
+    assert backup["epoch"] * 5 < bad_step  # no backup after the NaN
+
+
+def test_init_from_takes_the_pretrained_backbone_and_tokenizer(corpus, tmp_path):
+    options = dict(model_options={"num_layers": 1, "hidden_dim": 32, "num_heads": 2,
+                                  "intermediate_dim": 64},
+                   batch_size=32, sequence_length=48, verbose=False)
+    pretrained = keraslm.train(task="mlm", train=corpus["reviews_train"],
+                               vocabulary_size=1500, steps=20, checkpoint_every=10,
+                               output_dir=str(tmp_path / "mlm"), **options)
+    tuned = keraslm.train(task="classify", train=corpus["reviews_train"],
+                          init_from=pretrained.run_dir, steps=4, checkpoint_every=2,
+                          learning_rate=1e-12, output_dir=str(tmp_path / "classify"),
+                          **options)
+    assert tuned.tokenizer.get_vocabulary() == pretrained.tokenizer.get_vocabulary()
+    before = {w.path: w.numpy() for w in pretrained.model.weights}
+    after = {w.path: w.numpy() for w in tuned.model.weights}
+    shared = [p for p in before if p in after and "transformer_layer" in p
+              or p.startswith("token_embedding")]
+    assert len(shared) >= 10
+    for path in shared:  # a learning rate of 1e-12 leaves them where pretraining put them
+        np.testing.assert_allclose(after[path], before[path], atol=1e-6, err_msg=path)
+    assert "classification_head/logits/kernel" in after
+
+
+def test_cli_train_evaluate_generate_export(corpus, tmp_path):
+    run_dir = str(tmp_path / "cli")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'task = "lm"\ntrain = "{corpus["lm_train"]}"\nvalid = "{corpus["lm_valid"]}"\n'
+        'tokenizer = "character"\nsteps = 30\ncheckpoint_every = 15\n'
+        'sequence_length = 32\n[model_options]\nnum_layers = 1\nhidden_dim = 32\n'
+        'num_heads = 2\nintermediate_dim = 64\n')
+    trained = subprocess.run(keraslm_command("train", "--config", str(config),
+                                             "--batch-size", "16", "-o", run_dir),
+                             capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "step 30/30" in trained.stdout
+    saved = json.load(open(os.path.join(run_dir, "config.json")))
+    assert saved["config"]["batch_size"] == 16  # the flag overrides the file
+    assert saved["config"]["model_options"]["hidden_dim"] == 32
+
+    evaluated = subprocess.run(keraslm_command("evaluate", run_dir, "--checkpoint", "best"),
+                               capture_output=True, text=True, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout)["bits_per_character"] > 0
+
+    generated = subprocess.run(keraslm_command("generate", run_dir, "--prompt", "KING",
+                                               "--max-new-tokens", "30"),
+                               capture_output=True, text=True, timeout=600)
+    assert generated.returncode == 0, generated.stderr[-2000:]
+    assert generated.stdout.startswith("KING") and len(generated.stdout) > 10
+
+    exported = subprocess.run(keraslm_command("export", run_dir, "--format", "onnx"),
+                              capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert "onnx:" in exported.stdout and "max |diff|" in exported.stdout
+    assert os.path.exists(os.path.join(run_dir, "export", "model.onnx"))
+
+    again = subprocess.run(keraslm_command("train", "--config", str(config), "-o", run_dir),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 1
+    assert f"--resume {run_dir}" in again.stderr
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--task", "lm"], "`train` (the training data file) is required"),
+    (["--task", "summarize", "--train", "x.txt"], "Unknown task 'summarize'"),
+    (["--train", "/no/such/file.txt"], "`train` file not found: /no/such/file.txt"),
+    (["--train", "README.md", "--precision", "fp8"], "Received: precision='fp8'"),
+])
+def test_cli_rejects_bad_options(arguments, message):
+    result = subprocess.run(keraslm_command("train", *arguments), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_unknown_toml_option_is_suggested(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('task = "lm"\nbatchsize = 8\n')
+    result = subprocess.run(keraslm_command("train", "--config", str(config)),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Unknown option 'batchsize'" in result.stderr
+    assert "Did you mean 'batch_size'?" in result.stderr
