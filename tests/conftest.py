@@ -19,3 +19,26 @@ def plugin_manager():
     for name, plugin in list(pm.list_name_plugin()):
         if name not in before:
             pm.unregister(plugin)
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The shared corpora folder (fails, never skips, when it is missing)."""
+    import shared_data
+
+    shared_data.path("shakespeare", "train.txt")
+    return shared_data.DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def shakespeare_train(data_dir):
+    from keraslm import data
+
+    return data.read_text(data_dir / "shakespeare" / "train.txt")
+
+
+@pytest.fixture(scope="session")
+def shakespeare_test(data_dir):
+    from keraslm import data
+
+    return data.read_text(data_dir / "shakespeare" / "test.txt")

@@ -1,33 +1,4 @@
-import os
-import pathlib
-
 import pytest
-
-# The shared corpora live next to the checkout (never copied into the repo).
-DATA_DIR = pathlib.Path(os.environ.get(
-    "KERASLM_TEST_DATA",
-    pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"))
-
-
-@pytest.fixture(scope="session")
-def data_dir():
-    if not (DATA_DIR / "shakespeare" / "train.txt").exists():
-        pytest.skip(f"shared corpora not found at {DATA_DIR} (set KERASLM_TEST_DATA)")
-    return DATA_DIR
-
-
-@pytest.fixture(scope="session")
-def shakespeare_train(data_dir):
-    from keraslm import data
-
-    return data.read_text(data_dir / "shakespeare" / "train.txt")
-
-
-@pytest.fixture(scope="session")
-def shakespeare_test(data_dir):
-    from keraslm import data
-
-    return data.read_text(data_dir / "shakespeare" / "test.txt")
 
 
 @pytest.fixture(scope="session")
