@@ -143,3 +143,27 @@ def rounded(metrics, digits=4):
         elif key in ("labels", "confusion_matrix"):
             out[key] = value
     return out
+
+
+def evaluate_checkpoint(run_dir, test_path, checkpoint="best"):
+    """Scores a run's `checkpoints/<checkpoint>.keras` on a test file.
+
+    keraslm scores the test file with the final weights; the checkpoint with
+    the lowest validation loss (`best`) is the early-stopping choice, which
+    the validation data alone selects, so its test score is fair to report
+    too.
+    """
+    import keraslm
+    from keraslm import text
+    from keraslm.training.config import TrainConfig
+    from keraslm.training.tasks import TASKS
+
+    config = TrainConfig.from_run(run_dir)
+    task = TASKS[config.task](config)
+    task.load_assets(run_dir)
+    tokenizer = text.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+    path = os.path.join(run_dir, "checkpoints", f"{checkpoint}.keras")
+    if not os.path.exists(path):
+        return None
+    model = keraslm.load_model(path)
+    return rounded(task.evaluate(model, task.read(test_path), tokenizer))

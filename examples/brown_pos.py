@@ -101,6 +101,7 @@ def main():
         "parameters": int(result.model.count_params()),
         "time": timer.as_dict(),
         "test": test,
+        "test_best_checkpoint": _common.evaluate_checkpoint(result.run_dir, test_path),
         "validation_final": _common.rounded(result.metrics.get("final")),
         "validation_best_checkpoint": _common.rounded(result.metrics.get("best")),
         "reference": {"most_frequent_tag": reference, "computed": True},
