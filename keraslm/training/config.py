@@ -12,7 +12,7 @@ import os
 
 TASKS = ("lm", "mlm", "classify", "tag", "qa", "translate")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-STRATEGIES = (None, "mirrored", "multi_worker")
+STRATEGIES = (None, "mirrored")
 
 DEFAULT_MODEL = {
     "lm": "transformer_lm",
@@ -56,7 +56,7 @@ class TrainConfig:
     batch_size: int = 32
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
     xla: bool = False                   # jit_compile the train step
-    strategy: str | None = None         # None | mirrored | multi_worker (tf.distribute)
+    strategy: str | None = None         # None | mirrored (tf.distribute, all local devices)
     seed: int = 0                       # data order, masking, initialization
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
     output_dir: str = ""                # the run directory; "" makes runs/<task>-<time>
@@ -79,6 +79,12 @@ class TrainConfig:
                              "Received: train=''")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {PRECISIONS}")
+        if self.strategy == "multi_worker":
+            raise ValueError(
+                "`strategy='multi_worker'` is not supported: Keras 3's model.fit "
+                "fails under tf.distribute.MultiWorkerMirroredStrategy "
+                "(keras-team/keras#20585; measured here with TF 2.21 / Keras 3.15). "
+                "Use 'mirrored' for the devices of one machine.")
         if self.strategy not in STRATEGIES:
             raise bad("strategy", f"one of {STRATEGIES}")
         if self.split not in ("line", "block"):

@@ -151,13 +151,17 @@ def _optimizer(config, total_steps):
     return registry.optimizers.build(config.optimizer, **options)
 
 
+_STRATEGIES = {}
+
+
 def _strategy(config):
+    """The tf.distribute strategy, created once per process."""
     import tensorflow as tf
 
     if config.strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if config.strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if "mirrored" not in _STRATEGIES:
+            _STRATEGIES["mirrored"] = tf.distribute.MirroredStrategy()
+        return _STRATEGIES["mirrored"]
     return tf.distribute.get_strategy()
 
 

@@ -14,6 +14,7 @@ import pytest
 
 import keraslm
 from keraslm.training import TrainingError
+from run_helpers import first_losses
 
 TINY = ["--num-layers", "1", "--num-heads", "2", "--hidden-dim", "64",
         "--intermediate-dim", "128"]
@@ -205,3 +206,27 @@ def test_unknown_toml_option_is_suggested(tmp_path):
     assert result.returncode == 1
     assert "Unknown option 'batchsize'" in result.stderr
     assert "Did you mean 'batch_size'?" in result.stderr
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_xla_and_mirrored_strategy(corpus, tmp_path, precision):
+    result = keraslm.train(task="lm", train=corpus["lm_train"], valid=corpus["lm_valid"],
+                           tokenizer="character", precision=precision, xla=True,
+                           strategy="mirrored", steps=20, checkpoint_every=10,
+                           batch_size=16, sequence_length=32,
+                           model_options={"num_layers": 1, "hidden_dim": 32,
+                                          "num_heads": 2, "intermediate_dim": 64},
+                           output_dir=str(tmp_path / precision), verbose=False)
+    assert result.model.dtype_policy.name == precision
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
+    final = result.metrics["final"]
+    assert np.isfinite(final["loss"]) and final["loss"] < first_losses(result.run_dir)
+
+
+
+def test_multi_worker_is_refused_with_the_reason():
+    result = subprocess.run(keraslm_command("train", "--train", "README.md",
+                                            "--strategy", "multi_worker"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "keras-team/keras#20585" in result.stderr
