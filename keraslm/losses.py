@@ -4,6 +4,30 @@ import keras
 from keras import ops
 
 
+def _log_probs(y_true, y_pred, from_logits, ignore_class):
+    """`(log_probs, log_prob_of_label, valid)` in float32.
+
+    `valid` is None when nothing is ignored; ignored labels read class 0 (their
+    loss is zeroed by the caller).
+    """
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "int32")
+    if len(y_true.shape) == len(y_pred.shape):
+        y_true = ops.squeeze(y_true, axis=-1)
+    if from_logits:
+        log_probs = ops.log_softmax(y_pred, axis=-1)
+    else:
+        log_probs = ops.log(ops.clip(y_pred, 1e-7, 1.0))
+    valid = None
+    labels = y_true
+    if ignore_class is not None:
+        valid = ops.not_equal(y_true, ignore_class)
+        labels = ops.where(valid, y_true, ops.zeros_like(y_true))
+    label_log_prob = ops.squeeze(
+        ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1), axis=-1)
+    return log_probs, label_log_prob, valid
+
+
 @keras.saving.register_keras_serializable(package="keraslm")
 class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     """Sparse cross-entropy averaged over real tokens only.
@@ -48,23 +72,9 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        y_pred = ops.cast(y_pred, "float32")
-        y_true = ops.cast(y_true, "int32")
-        if len(y_true.shape) == len(y_pred.shape):
-            y_true = ops.squeeze(y_true, axis=-1)
-        if self.from_logits:
-            log_probs = ops.log_softmax(y_pred, axis=-1)
-        else:
-            log_probs = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-        valid = None
-        labels = y_true
-        if self.ignore_class is not None:
-            valid = ops.not_equal(y_true, self.ignore_class)
-            labels = ops.where(valid, y_true, ops.zeros_like(y_true))
-        nll = -ops.squeeze(
-            ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1),
-            axis=-1,
-        )
+        log_probs, label_log_prob, valid = _log_probs(
+            y_true, y_pred, self.from_logits, self.ignore_class)
+        nll = -label_log_prob
         if self.label_smoothing:
             smooth = -ops.mean(log_probs, axis=-1)
             nll = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
@@ -135,23 +145,8 @@ class SparseFocalLoss(keras.losses.Loss):
         self.ignore_class = ignore_class
 
     def call(self, y_true, y_pred):
-        y_pred = ops.cast(y_pred, "float32")
-        y_true = ops.cast(y_true, "int32")
-        if len(y_true.shape) == len(y_pred.shape):
-            y_true = ops.squeeze(y_true, axis=-1)
-        if self.from_logits:
-            log_probs = ops.log_softmax(y_pred, axis=-1)
-        else:
-            log_probs = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-        valid = None
-        labels = y_true
-        if self.ignore_class is not None:
-            valid = ops.not_equal(y_true, self.ignore_class)
-            labels = ops.where(valid, y_true, ops.zeros_like(y_true))
-        log_pt = ops.squeeze(
-            ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1),
-            axis=-1,
-        )
+        _, log_pt, valid = _log_probs(y_true, y_pred, self.from_logits,
+                                      self.ignore_class)
         loss = -self.alpha * ops.power(1.0 - ops.exp(log_pt), self.gamma) * log_pt
         if valid is not None:
             loss = ops.where(valid, loss, ops.zeros_like(loss))

@@ -82,8 +82,7 @@ def lstm_lm(vocabulary_size=None, *, preset=None, hidden_dim=None, units=None,
     model = keraslm.models.lstm_lm(vocabulary_size=8192, preset="tiny")
     ```
     """
-    arguments = presets.resolve("lstm_lm", preset, dict(
+    return presets.build("lstm_lm", LSTMLM, preset, dict(
         vocabulary_size=vocabulary_size, hidden_dim=hidden_dim, units=units,
-        num_layers=num_layers, dropout=dropout))
-    presets.require("lstm_lm", arguments, ("vocabulary_size", "hidden_dim", "units"))
-    return LSTMLM(**arguments, **kwargs)
+        num_layers=num_layers, dropout=dropout),
+        ("vocabulary_size", "hidden_dim", "units"), kwargs)

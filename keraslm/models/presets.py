@@ -77,3 +77,14 @@ def require(builder, arguments, names):
             f"them, or a `preset` ({', '.join(PRESETS[builder])}) that sets "
             "them (`vocabulary_size` always comes from your tokenizer)."
         )
+
+
+TRANSFORMER_REQUIRED = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+                        "intermediate_dim", "max_sequence_length")
+
+
+def build(builder, model_class, preset, arguments, required, kwargs):
+    """Resolves `preset` + `arguments`, checks `required`, builds the model."""
+    arguments = resolve(builder, preset, arguments)
+    require(builder, arguments, required)
+    return model_class(**arguments, **kwargs)

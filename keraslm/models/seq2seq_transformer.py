@@ -218,12 +218,8 @@ def seq2seq_transformer(vocabulary_size=None, *, preset=None, num_layers=None,
                                                preset="small")
     ```
     """
-    arguments = presets.resolve("seq2seq_transformer", preset, dict(
+    return presets.build("seq2seq_transformer", Seq2SeqTransformer, preset, dict(
         vocabulary_size=vocabulary_size, num_layers=num_layers,
         num_heads=num_heads, hidden_dim=hidden_dim,
         intermediate_dim=intermediate_dim,
-        max_sequence_length=max_sequence_length, dropout=dropout))
-    presets.require("seq2seq_transformer", arguments, (
-        "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
-        "intermediate_dim", "max_sequence_length"))
-    return Seq2SeqTransformer(**arguments, **kwargs)
+        max_sequence_length=max_sequence_length, dropout=dropout), presets.TRANSFORMER_REQUIRED, kwargs)

@@ -103,12 +103,8 @@ def transformer_encoder(vocabulary_size=None, *, preset=None, num_layers=None,
     encoder = keraslm.models.transformer_encoder(vocabulary_size=8192, preset="small")
     ```
     """
-    arguments = presets.resolve("transformer_encoder", preset, dict(
+    return presets.build("transformer_encoder", TransformerEncoder, preset, dict(
         vocabulary_size=vocabulary_size, num_layers=num_layers,
         num_heads=num_heads, hidden_dim=hidden_dim,
         intermediate_dim=intermediate_dim,
-        max_sequence_length=max_sequence_length, dropout=dropout))
-    presets.require("transformer_encoder", arguments, (
-        "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
-        "intermediate_dim", "max_sequence_length"))
-    return TransformerEncoder(**arguments, **kwargs)
+        max_sequence_length=max_sequence_length, dropout=dropout), presets.TRANSFORMER_REQUIRED, kwargs)

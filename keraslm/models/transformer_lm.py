@@ -183,12 +183,8 @@ def transformer_lm(vocabulary_size=None, *, preset=None, num_layers=None,
     model.count_params()   # 5,322,240
     ```
     """
-    arguments = presets.resolve("transformer_lm", preset, dict(
+    return presets.build("transformer_lm", TransformerLM, preset, dict(
         vocabulary_size=vocabulary_size, num_layers=num_layers,
         num_heads=num_heads, hidden_dim=hidden_dim,
         intermediate_dim=intermediate_dim,
-        max_sequence_length=max_sequence_length, dropout=dropout))
-    presets.require("transformer_lm", arguments, (
-        "vocabulary_size", "num_layers", "num_heads", "hidden_dim",
-        "intermediate_dim", "max_sequence_length"))
-    return TransformerLM(**arguments, **kwargs)
+        max_sequence_length=max_sequence_length, dropout=dropout), presets.TRANSFORMER_REQUIRED, kwargs)

@@ -134,6 +134,14 @@ def _token_statistics(model, dataset):
     return total_nll, total_correct, total
 
 
+def _token_metrics(model, task_data, count_name):
+    """loss, perplexity and accuracy over the labelled tokens of a dataset."""
+    nll, correct, count = _token_statistics(model, task_data.dataset)
+    loss = nll / count
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+            "accuracy": correct / count, count_name: int(count)}
+
+
 class LanguageModelTask(Task):
     name = "lm"
     head = "causal_lm"
@@ -157,20 +165,15 @@ class LanguageModelTask(Task):
             seed=self.config.seed))
 
     def evaluate(self, model, examples, tokenizer):
-        task_data = self.dataset(examples, tokenizer, training=False)
-        nll, correct, count = _token_statistics(model, task_data.dataset)
+        metrics = _token_metrics(model, self.dataset(examples, tokenizer, False),
+                                 "tokens")
         # Each text is followed by an end-of-text token, the newline it
         # stands for: that character is counted too.
         characters = sum(len(t) + 1 for t in examples)
-        loss = nll / count
-        return {
-            "loss": loss,
-            "perplexity": math.exp(min(loss, 50.0)),
-            "accuracy": correct / count,
-            "bits_per_character": nll / characters / math.log(2),
-            "tokens": int(count),
-            "characters": characters,
-        }
+        total_nll = metrics["loss"] * metrics["tokens"]
+        metrics["bits_per_character"] = total_nll / characters / math.log(2)
+        metrics["characters"] = characters
+        return metrics
 
 
 class MaskedLanguageModelTask(LanguageModelTask):
@@ -184,11 +187,8 @@ class MaskedLanguageModelTask(LanguageModelTask):
             seed=self.config.seed))
 
     def evaluate(self, model, examples, tokenizer):
-        task_data = self.dataset(examples, tokenizer, training=False)
-        nll, correct, count = _token_statistics(model, task_data.dataset)
-        loss = nll / count
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
-                "accuracy": correct / count, "masked_tokens": int(count)}
+        return _token_metrics(model, self.dataset(examples, tokenizer, False),
+                              "masked_tokens")
 
 
 class ClassificationTask(Task):
@@ -376,11 +376,8 @@ class TranslationTask(Task):
             seed=self.config.seed))
 
     def evaluate(self, model, examples, tokenizer):
-        task_data = self.dataset(examples, tokenizer, training=False)
-        nll, correct, count = _token_statistics(model, task_data.dataset)
-        loss = nll / count
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
-                "accuracy": correct / count, "target_tokens": int(count)}
+        return _token_metrics(model, self.dataset(examples, tokenizer, False),
+                              "target_tokens")
 
 
 class QuestionAnsweringTask(Task):
