@@ -107,4 +107,5 @@ def transformer_encoder(vocabulary_size=None, *, preset=None, num_layers=None,
         vocabulary_size=vocabulary_size, num_layers=num_layers,
         num_heads=num_heads, hidden_dim=hidden_dim,
         intermediate_dim=intermediate_dim,
-        max_sequence_length=max_sequence_length, dropout=dropout), presets.TRANSFORMER_REQUIRED, kwargs)
+        max_sequence_length=max_sequence_length, dropout=dropout),
+        presets.TRANSFORMER_REQUIRED, kwargs)
