@@ -29,7 +29,7 @@ FULL = dict(
     model_options=dict(num_layers=3, num_heads=4, hidden_dim=128,
                        intermediate_dim=512, max_sequence_length=96),
     head_options=dict(dropout=0.1), batch_size=32, learning_rate=1e-3,
-    schedule="warmup_linear", epochs=1.5, checkpoint_every=500,
+    schedule="warmup_linear", epochs=3, checkpoint_every=500,
 )
 QUICK = dict(
     FULL, vocabulary_size=4000, sequence_length=64,
