@@ -147,6 +147,11 @@ class LanguageModelTask(Task):
     head = "causal_lm"
 
     def read(self, path):
+        if self.config.split == "line" and not str(path).endswith(
+                (".csv", ".tsv", ".jsonl")):
+            # Empty lines are text too: each is one end-of-line to predict, so
+            # bits per character covers every character of the file.
+            return data.read_text(path, split="line", keep_empty=True)
         return data.read_examples(path, text_column=self.config.text_column,
                                   split=self.config.split)
 
