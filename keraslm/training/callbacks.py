@@ -12,14 +12,18 @@ import keras
 class StepLog(keras.callbacks.Callback):
     """Appends `step,loss,learning_rate` for every optimizer step to a CSV.
 
-    Resumed runs append to the same file, so it shows where a run restarted
-    (the steps redone after the last checkpoint appear twice).
+    Keras reports the running mean of the loss since the start of the epoch
+    (here: the checkpoint interval); the loss of each step is recovered from
+    two consecutive means, `t * m_t - (t - 1) * m_(t-1)`. Resumed runs append
+    to the same file, so it shows where a run restarted (the steps redone
+    after the last checkpoint appear twice).
     """
 
     def __init__(self, path, start_step=0):
         super().__init__()
         self.path = path
         self.step = start_step
+        self.previous_mean = 0.0
 
     def on_train_begin(self, logs=None):
         new = not os.path.exists(self.path)
@@ -30,9 +34,11 @@ class StepLog(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
+        mean = float((logs or {}).get("loss", math.nan))
+        loss = mean if batch == 0 else (batch + 1) * mean - batch * self.previous_mean
+        self.previous_mean = mean
         rate = self.model.optimizer.learning_rate
-        self.writer.writerow([self.step, float(logs.get("loss", math.nan)),
-                              float(keras.ops.convert_to_numpy(rate))])
+        self.writer.writerow([self.step, loss, float(keras.ops.convert_to_numpy(rate))])
         self.handle.flush()
 
     def on_train_end(self, logs=None):

@@ -21,7 +21,9 @@ class TrainResult:
 
     Attributes:
         run_dir: str. The run directory.
-        metrics: dict. As written to `metrics.json` (`final`, `best`, `test`).
+        metrics: dict. As written to `metrics.json`: `final` (validation, final
+            weights), `best` (validation, best checkpoint), `test` and
+            `test_best` (with a test file), `steps`.
         model: the trained `keras.Model` (final weights).
         tokenizer: the run's `keraslm.text.Tokenizer`.
         config: the resolved `TrainConfig`.
@@ -360,7 +362,10 @@ def _train(config, run_dir, resume):
         metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer)
     if config.test:
         _say(config, f"[evaluate] test: {config.test}")
-        metrics["test"] = task.evaluate(model, task.read(config.test), tokenizer)
+        test_examples = task.read(config.test)
+        metrics["test"] = task.evaluate(model, test_examples, tokenizer)
+        if os.path.exists(best_path):
+            metrics["test_best"] = task.evaluate(best_model, test_examples, tokenizer)
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     plot_training_curve(run_dir)
     _say(config, f"[done] {run_dir}: " + ", ".join(

@@ -32,6 +32,18 @@ def test_lm_learns_shakespeare(corpus, tmp_path):
     assert final["bits_per_character"] == pytest.approx(
         final["loss"] * final["tokens"] / final["characters"] / math.log(2))
     assert os.path.getsize(os.path.join(result.run_dir, "training_curve.png")) > 10_000
+    # steps.csv holds each step's own loss: over a checkpoint interval their
+    # mean is the interval's training loss that Keras reports.
+    import csv
+
+    with open(os.path.join(result.run_dir, "steps.csv")) as handle:
+        steps = [float(row["loss"]) for row in csv.DictReader(handle)]
+    with open(os.path.join(result.run_dir, "history.csv")) as handle:
+        intervals = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert len(steps) == 120 and len(intervals) == 3
+    for index, interval_loss in enumerate(intervals):
+        assert np.mean(steps[index * 40:(index + 1) * 40]) == pytest.approx(
+            interval_loss, rel=1e-4)
     saved = json.load(open(os.path.join(result.run_dir, "metrics.json")))
     assert saved["final"]["bits_per_character"] == final["bits_per_character"]
     assert set(saved) >= {"final", "best", "steps"}
