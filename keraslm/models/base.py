@@ -12,6 +12,12 @@ class BuilderModel(keras.Model):
 
     config_arguments = ()
 
+    def store_arguments(self, arguments):
+        """Sets each `config_arguments` name from `arguments` (the caller's
+        `locals()`); call it after `super().__init__`."""
+        for name in self.config_arguments:
+            setattr(self, name, arguments[name])
+
     def get_config(self):
         return {
             "name": self.name,
@@ -26,6 +32,20 @@ class BuilderModel(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+class CachedDecodingMixin:
+    """`empty_cache` for models whose decoder runs with a key/value cache."""
+
+    def empty_cache(self, batch_size, max_length=None):
+        """Zeros `(batch, num_layers, 2, max_length, num_heads, head_dim)`,
+        the cache shape `call_with_cache` expects."""
+        from keras import ops
+
+        max_length = max_length or self.max_sequence_length
+        return ops.zeros((batch_size, self.num_layers, 2, max_length,
+                          self.num_heads, self.hidden_dim // self.num_heads),
+                         dtype=self.compute_dtype)
 
 
 def position_layer(position_encoding, max_sequence_length, dtype, name):

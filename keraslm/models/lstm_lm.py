@@ -49,15 +49,9 @@ class LSTMLM(BuilderModel):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         logits = output(stack(embedding(token_ids)))
         super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
+        self.store_arguments(locals())
         self.token_embedding = embedding
         self.recurrent_stack = stack
-        self.vocabulary_size = vocabulary_size
-        self.hidden_dim = hidden_dim
-        self.units = units
-        self.num_layers = num_layers
-        self.cell_type = cell_type
-        self.dropout = dropout
-        self.unroll = unroll
 
     def hidden_states_model(self):
         """A model sharing these weights that returns the recurrent outputs."""

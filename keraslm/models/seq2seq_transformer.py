@@ -6,13 +6,14 @@ from keraslm.layers import TransformerDecoderBlock
 from keraslm.layers import TransformerEncoderBlock
 from keraslm.models import presets
 from keraslm.models.base import BuilderModel
+from keraslm.models.base import CachedDecodingMixin
 from keraslm.models.base import embed
 from keraslm.models.base import padding_mask
 from keraslm.models.base import position_layer
 
 
 @keras.saving.register_keras_serializable(package="keraslm")
-class Seq2SeqTransformer(BuilderModel):
+class Seq2SeqTransformer(CachedDecodingMixin, BuilderModel):
     """Encoder-decoder Transformer (the original "Attention is all you need").
 
     Inputs: a dict with `"encoder_token_ids"` `(batch, source_length)` and
@@ -120,6 +121,7 @@ class Seq2SeqTransformer(BuilderModel):
         super().__init__(
             inputs={"encoder_token_ids": encoder_ids, "decoder_token_ids": decoder_ids},
             outputs=logits, dtype=dtype, **kwargs)
+        self.store_arguments(locals())
 
         self.encoder_token_embedding = encoder_embedding
         self.decoder_token_embedding = decoder_embedding
@@ -131,18 +133,6 @@ class Seq2SeqTransformer(BuilderModel):
         self.decoder_layers = decoder_blocks
         self.encoder_final_norm = encoder_norm
         self.decoder_final_norm = decoder_norm
-        self.vocabulary_size = vocabulary_size
-        self.target_vocabulary_size = target_vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.activation = activation
-        self.normalization = normalization
-        self.position_encoding = position_encoding
-        self.layer_norm_epsilon = layer_norm_epsilon
 
     def encode(self, encoder_token_ids):
         """Runs the encoder; returns `(encoder_outputs, encoder_padding_mask)`."""
@@ -156,12 +146,6 @@ class Seq2SeqTransformer(BuilderModel):
             x = self.encoder_final_norm(x)
         return x, padding_mask
 
-    def empty_cache(self, batch_size, max_length=None):
-        """Zeros `(batch, num_layers, 2, max_length, num_heads, head_dim)`."""
-        max_length = max_length or self.max_sequence_length
-        return ops.zeros((batch_size, self.num_layers, 2, max_length,
-                          self.num_heads, self.hidden_dim // self.num_heads),
-                         dtype=self.compute_dtype)
 
     def cross_attention_cache(self, encoder_outputs):
         """Encoder keys/values of every decoder layer, computed once."""

@@ -72,19 +72,10 @@ class TransformerEncoder(BuilderModel):
         for block in blocks:
             x = block(x, padding_mask=mask)
         super().__init__(inputs=token_ids, outputs=x, dtype=dtype, **kwargs)
+        self.store_arguments(locals())
         self.token_embedding = token_embedding
         self.position_embedding = positions
         self.transformer_layers = blocks
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.activation = activation
-        self.normalization = normalization
-        self.layer_norm_epsilon = layer_norm_epsilon
 
     def hidden_states_model(self):
         """This model: its outputs already are the hidden states."""

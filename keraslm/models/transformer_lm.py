@@ -5,12 +5,13 @@ from keraslm.layers import TokenEmbedding
 from keraslm.layers import TransformerDecoderBlock
 from keraslm.models import presets
 from keraslm.models.base import BuilderModel
+from keraslm.models.base import CachedDecodingMixin
 from keraslm.models.base import embed
 from keraslm.models.base import padding_mask
 from keraslm.models.base import position_layer
 
 @keras.saving.register_keras_serializable(package="keraslm")
-class TransformerLM(BuilderModel):
+class TransformerLM(CachedDecodingMixin, BuilderModel):
     """GPT-style decoder-only Transformer language model.
 
     Token ids `(batch, length)` (id 0 is padding) go through a token +
@@ -91,23 +92,13 @@ class TransformerLM(BuilderModel):
             x = final_norm(x)
         logits = token_embedding(x, reverse=True)
         super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
+        self.store_arguments(locals())
 
         self.position_embedding = positions
         self.token_embedding = token_embedding
         self.embeddings_dropout = embeddings_dropout
         self.transformer_layers = blocks
         self.final_layer_norm = final_norm
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.activation = activation
-        self.normalization = normalization
-        self.position_encoding = position_encoding
-        self.layer_norm_epsilon = layer_norm_epsilon
 
     def hidden_states_model(self):
         """A model sharing these weights that returns the final hidden states.
@@ -118,15 +109,6 @@ class TransformerLM(BuilderModel):
         last = self.final_layer_norm or self.transformer_layers[-1]
         return keras.Model(self.input, last.output, name=f"{self.name}_backbone")
 
-    def empty_cache(self, batch_size, max_length=None):
-        """Zeros of the cache shape `call_with_cache` expects.
-
-        Shape: `(batch, num_layers, 2, max_length, num_heads, head_dim)`.
-        """
-        max_length = max_length or self.max_sequence_length
-        return ops.zeros((batch_size, self.num_layers, 2, max_length,
-                          self.num_heads, self.hidden_dim // self.num_heads),
-                         dtype=self.compute_dtype)
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
         """Runs new tokens at `cache_update_index` against a key/value cache.
