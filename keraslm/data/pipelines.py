@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from keraslm.data.errors import DataError, TruncationWarning
 from keraslm.text import special_tokens as st
+from keraslm.text.tokenizer import check_texts
 from keraslm.text.vocabulary import LabelVocabulary
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -95,21 +96,7 @@ def tokenize_texts(tokenizer, texts, batch_size=2048) -> tf.RaggedTensor:
 
 
 def _check_strings(texts, what):
-    if isinstance(texts, str):
-        raise DataError(
-            f"`{what}` must be a list of strings, not one string. Received: "
-            f"{texts[:60]!r}."
-        )
-    texts = list(texts)
-    if not texts:
-        raise DataError(f"`{what}` is empty. Expected at least one example.")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise DataError(
-                f"`{what}` must contain strings. Received {type(text).__name__} "
-                f"{text!r} at index {i}."
-            )
-    return texts
+    return check_texts(texts, what, error=DataError)
 
 
 def _check_positive(**values):

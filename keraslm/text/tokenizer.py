@@ -256,6 +256,21 @@ class Tokenizer(tf.Module):
                 f"vocabulary_size={self.vocabulary_size}>")
 
 
+class VocabularyFileTokenizer(Tokenizer):
+    """A tokenizer whose only asset is a one-token-per-line vocabulary file;
+    its constructor takes that file's path first."""
+
+    vocabulary_filename = "vocabulary.txt"
+
+    def save_assets(self, directory):
+        write_vocabulary_file(os.path.join(directory, self.vocabulary_filename),
+                              self._vocabulary)
+
+    @classmethod
+    def from_directory(cls, directory, config):
+        return cls(os.path.join(directory, cls.vocabulary_filename), **config)
+
+
 def load_tokenizer(directory) -> Tokenizer:
     """Loads a tokenizer saved with `Tokenizer.save`.
 
@@ -434,20 +449,24 @@ def most_frequent(counter, vocabulary_size=None, min_frequency=1) -> list:
     return list(st.SPECIAL_TOKENS) + ranked
 
 
-def check_texts(texts, what="texts") -> list:
-    """Checks that `texts` is a non-empty list of strings."""
+def check_texts(texts, what="texts", error=None) -> list:
+    """Checks that `texts` is a non-empty list of strings.
+
+    Raises `error` (default `TokenizerError`) naming `what` otherwise.
+    """
+    error = error or TokenizerError
     if isinstance(texts, str):
-        raise TokenizerError(
+        raise error(
             f"`{what}` must be a list of strings, not one string. Received: "
             f"{texts[:60]!r}. Wrap it in a list, or read a file with "
             f"`keraslm.data.read_text`."
         )
     texts = list(texts)
     if not texts:
-        raise TokenizerError(f"`{what}` is empty. Expected at least one string.")
+        raise error(f"`{what}` is empty. Expected at least one string.")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TokenizerError(
+            raise error(
                 f"`{what}` must contain strings. Received {type(text).__name__} "
                 f"{text!r} at index {i}."
             )

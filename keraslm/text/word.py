@@ -7,14 +7,12 @@ import tensorflow as tf
 
 from keraslm.text.pretokenize import check_normalization, pretokenize
 from keraslm.text.tokenizer import (
-    Tokenizer, batched, check_texts, check_vocabulary, make_lookup_table,
-    most_frequent, read_vocabulary_file, write_vocabulary_file,
+    VocabularyFileTokenizer, batched, check_texts, check_vocabulary,
+    make_lookup_table, most_frequent, read_vocabulary_file,
 )
 
-VOCABULARY_FILENAME = "vocabulary.txt"
 
-
-class WordTokenizer(Tokenizer):
+class WordTokenizer(VocabularyFileTokenizer):
     """Word-level tokenizer: one id per word, `[UNK]` for the rest.
 
     Words come from the same splitting as `WordPieceTokenizer` (whitespace
@@ -78,14 +76,6 @@ class WordTokenizer(Tokenizer):
     def get_config(self):
         return {"lowercase": self.lowercase, "normalization": self.normalization,
                 "split_on_cjk": self.split_on_cjk}
-
-    def save_assets(self, directory):
-        write_vocabulary_file(os.path.join(directory, VOCABULARY_FILENAME),
-                              self._vocabulary)
-
-    @classmethod
-    def from_directory(cls, directory, config):
-        return cls(os.path.join(directory, VOCABULARY_FILENAME), **config)
 
     @classmethod
     def train(cls, texts, vocabulary_size=20000, *, min_frequency=1,

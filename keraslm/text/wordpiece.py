@@ -9,14 +9,12 @@ import tensorflow_text as tf_text
 from keraslm.text import special_tokens as st
 from keraslm.text.pretokenize import check_normalization, pretokenize
 from keraslm.text.tokenizer import (
-    Tokenizer, TokenizerError, batched, check_texts, check_vocabulary,
-    read_vocabulary_file, write_vocabulary_file,
+    TokenizerError, VocabularyFileTokenizer, batched, check_texts, check_vocabulary,
+    read_vocabulary_file,
 )
 
-VOCABULARY_FILENAME = "vocabulary.txt"
 
-
-class WordPieceTokenizer(Tokenizer):
+class WordPieceTokenizer(VocabularyFileTokenizer):
     """WordPiece (BERT) tokenizer on tensorflow-text's `FastWordpieceTokenizer`.
 
     Text is normalized and split into words (whitespace dropped, punctuation
@@ -114,14 +112,6 @@ class WordPieceTokenizer(Tokenizer):
             "suffix_indicator": self.suffix_indicator,
             "max_bytes_per_word": self.max_bytes_per_word,
         }
-
-    def save_assets(self, directory):
-        write_vocabulary_file(os.path.join(directory, VOCABULARY_FILENAME),
-                              self._vocabulary)
-
-    @classmethod
-    def from_directory(cls, directory, config):
-        return cls(os.path.join(directory, VOCABULARY_FILENAME), **config)
 
     @classmethod
     def train(cls, texts, vocabulary_size=8000, *, lowercase=False,
