@@ -88,7 +88,7 @@ def hyperparameters(config, keys=None):
     """The `TrainConfig` fields that matter for reproducing a run."""
     values = config.to_dict()
     keys = keys or ("task", "model", "preset", "model_options", "head_options",
-                    "tokenizer", "vocabulary_size", "lowercase", "sequence_length",
+                    "tokenizer", "vocabulary_size", "tokenizer_options", "lowercase", "sequence_length",
                     "optimizer", "learning_rate", "weight_decay", "schedule",
                     "warmup_steps", "steps", "epochs", "batch_size", "precision",
                     "xla", "seed", "init_from", "label_smoothing")

@@ -51,7 +51,7 @@ def configure_train(parser):
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue a killed run from its last checkpoint")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("model_options", "head_options", "verbose"):
+        if field.name in ("model_options", "head_options", "tokenizer_options", "verbose"):
             continue
         flags = SHORT.get(field.name, [f"--{field.name.replace('_', '-')}"])
         kind = _flag_type(field)
@@ -69,6 +69,9 @@ def configure_train(parser):
                             type=kind, default=None, help="model builder option")
     parser.add_argument("--head-option", action="append", default=[],
                         metavar="KEY=VALUE", help="task-head option, e.g. pooling=mean")
+    parser.add_argument("--tokenizer-option", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="tokenizer training option, e.g. model_type=bpe")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -79,6 +82,17 @@ def _parse_value(text):
         return text
 
 
+def _key_values(flag, items):
+    """`["a=1", "b=x"]` -> `{"a": 1, "b": "x"}` (values parsed as JSON if they can be)."""
+    values = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{flag} takes KEY=VALUE. Received: {item!r}")
+        key, value = item.split("=", 1)
+        values[key] = _parse_value(value)
+    return values
+
+
 def config_from_args(args):
     """The `TrainConfig` described by parsed `keraslm train` arguments."""
     from keraslm.training.config import TrainConfig
@@ -87,18 +101,16 @@ def config_from_args(args):
               if getattr(args, f.name, None) is not None}
     model_options = {name: getattr(args, f"model_{name}") for name in MODEL_FLAGS
                      if getattr(args, f"model_{name}") is not None}
-    head_options = {}
-    for item in args.head_option:
-        if "=" not in item:
-            raise ValueError(f"--head-option takes KEY=VALUE. Received: {item!r}")
-        key, value = item.split("=", 1)
-        head_options[key] = _parse_value(value)
+    head_options = _key_values("--head-option", args.head_option)
+    tokenizer_options = _key_values("--tokenizer-option",
+                                    getattr(args, "tokenizer_option", []))
     if args.config:
         config = TrainConfig.from_toml(args.config, **values)
     else:
         config = TrainConfig.from_dict(values, source="the command line")
     config.model_options = {**config.model_options, **model_options}
     config.head_options = {**config.head_options, **head_options}
+    config.tokenizer_options = {**config.tokenizer_options, **tokenizer_options}
     config.verbose = not args.quiet
     return config
 

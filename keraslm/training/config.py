@@ -2,8 +2,8 @@
 
 The same fields are `keraslm train` options (`--batch-size` for
 `batch_size`), keyword arguments of `keraslm.train(...)`, and keys of a
-`--config run.toml` file (`[model_options]` / `[head_options]` tables for the
-dicts). The resolved configuration is written to `RUN_DIR/config.json`.
+`--config run.toml` file (`[model_options]` / `[head_options]` /
+`[tokenizer_options]` tables for the dicts). The resolved configuration is written to `RUN_DIR/config.json`.
 """
 
 import dataclasses
@@ -41,6 +41,7 @@ class TrainConfig:
     head_options: dict = dataclasses.field(default_factory=dict)   # task-head options (pooling, dropout)
     tokenizer: str = "wordpiece"        # a name in keraslm.registry.tokenizers
     vocabulary_size: int = 8000         # tokenizer size (ignored by byte; an upper bound for character)
+    tokenizer_options: dict = dataclasses.field(default_factory=dict)  # tokenizer training options (sentencepiece: model_type, normalization, ...)
     lowercase: bool = False             # lowercase before tokenizing
     sequence_length: int = 128          # tokens per training sequence (source and target for translate)
     loss: str = "auto"                  # a name in keraslm.registry.losses; auto: the task's
@@ -89,6 +90,9 @@ class TrainConfig:
             raise bad("strategy", f"one of {STRATEGIES}")
         if self.split not in ("line", "block"):
             raise bad("split", "'line' or 'block'")
+        for field in ("model_options", "head_options", "tokenizer_options"):
+            if not isinstance(getattr(self, field), dict):
+                raise bad(field, "a dict (a TOML table; KEY=VALUE flags on the command line)")
         for field in ("batch_size", "sequence_length", "checkpoint_every",
                       "vocabulary_size", "max_answer_length"):
             value = getattr(self, field)

@@ -72,7 +72,9 @@ def _load_tokenizer_or_train(config, task, train_examples, run_dir, resume):
     if config.init_from:
         tokenizer = text.load_tokenizer(os.path.join(config.init_from, "tokenizer"))
     else:
-        options = {"lowercase": True} if config.lowercase else {}
+        options = dict(config.tokenizer_options)
+        if config.lowercase:
+            options["lowercase"] = True
         tokenizer = text.train_tokenizer(config.tokenizer, task.texts(train_examples),
                                          vocabulary_size=config.vocabulary_size,
                                          **options)
