@@ -304,6 +304,17 @@ class MultiHeadAttention(keras.layers.Layer):
             new_length,
         )
 
+        if self._use_fused_attention(return_attention_scores, training):
+            # The backend's kernel (on JAX: cuDNN flash attention on a GPU in
+            # bfloat16/float16, else XLA); the same math, softmax in float32.
+            output = ops.dot_product_attention(
+                q, k, v, mask=mask, scale=1.0 / math.sqrt(self.head_dim)
+            )
+            output = ops.einsum("bthd,hdo->bto", output, self.output_kernel)
+            if self.output_bias is not None:
+                output = output + self.output_bias
+            return output if cache is None else (output, cache)
+
         # Scaled dot-product attention, softmax in float32.
         q = q * ops.cast(1.0 / math.sqrt(self.head_dim), q.dtype)
         scores = ops.einsum("bthd,bshd->bhts", q, k)
@@ -324,6 +335,19 @@ class MultiHeadAttention(keras.layers.Layer):
         if cache is not None:
             outputs += (cache,)
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def _use_fused_attention(self, return_attention_scores, training):
+        """Whether `ops.dot_product_attention` computes the attention.
+
+        Only where the backend has a fused kernel (JAX, PyTorch) and nothing
+        needs the probabilities themselves: not when they are returned, and
+        not for dropout on them in training. TensorFlow has no such kernel
+        (its `dot_product_attention` is the same einsum-softmax-einsum as
+        below), so it keeps the measured explicit path.
+        """
+        if keras.config.backend() == "tensorflow" or return_attention_scores:
+            return False
+        return not (self.dropout > 0 and training)
 
     def _compute_mask(
         self,
