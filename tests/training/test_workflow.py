@@ -230,3 +230,46 @@ def test_multi_worker_is_refused_with_the_reason():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "keras-team/keras#20585" in result.stderr
+
+
+def test_tokenizer_options_reach_the_tokenizer(corpus, tmp_path):
+    import argparse
+
+    from keraslm.cli_train import config_from_args, configure_train
+
+    parser = argparse.ArgumentParser()
+    configure_train(parser)
+    args = parser.parse_args([
+        "--task", "lm", "--train", corpus["lm_train"], "--tokenizer", "sentencepiece",
+        "--vocabulary-size", "300", "--tokenizer-option", "model_type=bpe",
+        "--tokenizer-option", "normalization=identity",
+        "--tokenizer-option", "remove_extra_whitespaces=false",
+        "--tokenizer-option", "add_dummy_prefix=false"])
+    config = config_from_args(args)
+    assert config.tokenizer_options == {
+        "model_type": "bpe", "normalization": "identity",
+        "remove_extra_whitespaces": False, "add_dummy_prefix": False}
+
+    options = dict(config.to_dict(), steps=2, checkpoint_every=2, batch_size=4,
+                   sequence_length=32, valid=corpus["lm_valid"], verbose=False,
+                   output_dir=str(tmp_path / "run"), model_options=dict(
+                       num_layers=1, num_heads=2, hidden_dim=32, intermediate_dim=64))
+    result = keraslm.train(**options)
+    assert result.tokenizer.model_type == "bpe"
+    # Lossless: indentation and runs of spaces survive a round trip, which
+    # SentencePiece's defaults (dummy prefix, whitespace folding) would lose.
+    with open(corpus["lm_valid"], encoding="utf-8") as handle:
+        lines = [line.rstrip("\n") for line in handle]
+    indented = [line for line in lines if line.startswith("  ")]
+    assert indented
+    for line in lines[:300] + indented[:50]:
+        assert result.tokenizer.decode(result.tokenizer.encode(line)) == line
+    saved = json.load(open(os.path.join(result.run_dir, "config.json")))
+    assert saved["config"]["tokenizer_options"]["add_dummy_prefix"] is False
+
+
+def test_tokenizer_options_must_be_a_table():
+    from keraslm.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="`tokenizer_options` must be a dict"):
+        TrainConfig(train="README.md", tokenizer_options="model_type=bpe").validate()
