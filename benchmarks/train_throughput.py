@@ -358,7 +358,7 @@ def write_markdown(path, arguments, results, command):
         f"`{command}`",
         "",
         f"{m['date']} · {m.get('cpu_model', m['processor'])} · "
-        f"{m['cpu_count']} CPUs (shared: other jobs were running, load "
+        f"{m['cpu_count']} CPUs (load "
         f"average {m['load_average_1m_at_start']:.1f} at start, "
         f"{results['load_average_1m_at_end']:.1f} at end) · TF {m['tensorflow']}"
         f" · Keras {m['keras']} · keras-hub {m['keras_hub']} · float32",
