@@ -25,7 +25,11 @@ class MultiHeadAttention(keras.layers.Layer):
     queries, keys and values with one kernel `(hidden_dim, 3, num_heads,
     head_dim)`; called as `layer(query, value)` it is cross-attention with
     separate kernels. Which of the two a layer is gets fixed by its first
-    call. The softmax is computed in float32 under mixed precision.
+    call. The softmax is computed in float32 under mixed precision. On JAX
+    and PyTorch, when the probabilities are not needed (not returned, no
+    attention dropout in training), the layer calls
+    `keras.ops.dot_product_attention`, which is cuDNN flash attention on a
+    recent NVIDIA GPU in bfloat16/float16.
 
     Masks: `attention_mask` (`(batch, query_length, key_length)`, or a
     key padding mask `(batch, key_length)`; `True`/`1` = attend),
