@@ -8,7 +8,7 @@ by ln 2, which does not depend on the tokenizer. Reference: xz, given the
 training plays, compresses the test plays at 2.51 bits per character; the
 target is 2.0 or less after at most 60 minutes of training on 2 CPU cores.
 
-    .venv/bin/python examples/shakespeare_lm.py            # the full run (~55 min)
+    .venv/bin/python examples/shakespeare_lm.py            # the full run (~70 min on 2 idle cores)
     .venv/bin/python examples/shakespeare_lm.py --quick    # a smoke run (~1-2 min)
 
 The tokenizer is a lossless SentencePiece BPE (4,096 pieces, no
