@@ -38,9 +38,6 @@ import os
 import sys
 import time
 
-CHARACTERS = {"valid": 218307, "test": 272385}
-
-
 def prepare(data_dir, out_dir, *vocabulary_sizes):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
@@ -51,6 +48,11 @@ def prepare(data_dir, out_dir, *vocabulary_sizes):
                                    split="line", keep_empty=True)
              for split in ("train", "valid", "test")}
     os.makedirs(out_dir, exist_ok=True)
+    # Characters of each split, every line's newline included: the bits per
+    # character divide by these.
+    characters = {split: sum(len(t) + 1 for t in texts) for split, texts in lines.items()}
+    with open(os.path.join(out_dir, "characters.json"), "w") as handle:
+        json.dump(characters, handle)
     for size in map(int, vocabulary_sizes):
         tokenizer = text.train_tokenizer(
             "sentencepiece", lines["train"], vocabulary_size=size, model_type="bpe",
@@ -62,7 +64,7 @@ def prepare(data_dir, out_dir, *vocabulary_sizes):
                 stream += row + [tokenizer.eos_id]
             np.save(os.path.join(out_dir, f"sp{size}_{split}.npy"),
                     np.array(stream, np.int16))
-            print(size, split, len(stream), "tokens", sum(len(t) + 1 for t in texts),
+            print(size, split, len(stream), "tokens", characters[split],
                   "characters", flush=True)
 
 
@@ -106,11 +108,13 @@ def sweep_one(data_dir, spec):
         done += count
         losses.append(round(history.history["loss"][-1], 3))
     result = {"spec": spec, "params": model.count_params(), "epoch_losses": losses}
+    with open(os.path.join(data_dir, "characters.json")) as handle:
+        characters = json.load(handle)
     for split in ("valid", "test"):
         ids = np.load(os.path.join(data_dir, f"sp{V}_{split}.npy")).astype("int32")
         x, y = windows(ids, T)
         loss = float(model.evaluate(x, y, batch_size=64, verbose=0))
-        scale = (len(ids) - 1) / CHARACTERS[split] / math.log(2)
+        scale = (len(ids) - 1) / characters[split] / math.log(2)
         result[split] = round(loss * scale, 4)
         if split == "test":
             stride, total, counted = T // 2, 0.0, 0

@@ -102,8 +102,7 @@ def config_from_args(args):
     model_options = {name: getattr(args, f"model_{name}") for name in MODEL_FLAGS
                      if getattr(args, f"model_{name}") is not None}
     head_options = _key_values("--head-option", args.head_option)
-    tokenizer_options = _key_values("--tokenizer-option",
-                                    getattr(args, "tokenizer_option", []))
+    tokenizer_options = _key_values("--tokenizer-option", args.tokenizer_option)
     if args.config:
         config = TrainConfig.from_toml(args.config, **values)
     else:
