@@ -40,9 +40,11 @@ FULL = dict(
     model="transformer_lm", preset=None,
     model_options=dict(num_layers=4, num_heads=4, hidden_dim=256,
                        intermediate_dim=1024, max_sequence_length=256,
-                       dropout=0.1, position_encoding="rotary"),
+                       dropout=0.1, attention_dropout=0.0,
+                       position_encoding="rotary"),
     batch_size=32, learning_rate=2e-3, weight_decay=0.1, schedule="warmup_cosine",
-    warmup_steps=163, steps=3270, checkpoint_every=545, xla=True,
+    warmup_steps=140, steps=2800, checkpoint_every=560, xla=True,
+    random_offsets=True, eval_stride=64,
 )
 QUICK = dict(
     FULL, vocabulary_size=1024,
@@ -71,8 +73,11 @@ def main():
                            help="override the number of optimizer steps")
     args = arguments.parse_args()
 
+    import dataclasses
+
     import keraslm
     from keraslm.data import read_text
+    from keraslm.training.tasks import TASKS
 
     train_path = _common.data_file(args, "shakespeare", "train.txt")
     valid_path = _common.data_file(args, "shakespeare", "valid.txt")
@@ -112,6 +117,10 @@ def main():
 
     test = result.metrics.get("test", {})
     bpc = test.get("bits_per_character")
+    # The same test text scored in disjoint windows (each window's first
+    # tokens see little context), for comparison with the sliding windows.
+    disjoint = TASKS["lm"](dataclasses.replace(result.config, eval_stride=None)).evaluate(
+        result.model, test_lines, result.tokenizer)
     _common.write_results(args, NAME, {
         "run_dir": result.run_dir,
         "data": {"train": train_path, "valid": valid_path, "test": test_path,
@@ -128,6 +137,12 @@ def main():
             "token_accuracy": round(test.get("accuracy", math.nan), 4),
             "characters_scored": test.get("characters"),
             "tokens_scored": test.get("tokens"),
+            "scoring": (f"sliding windows of {options['sequence_length']} tokens "
+                        f"every {options.get('eval_stride') or options['sequence_length']}: "
+                        "each token scored once, with at least "
+                        f"{options['sequence_length'] - (options.get('eval_stride') or options['sequence_length'])}"
+                        " tokens of context after the first window"),
+            "bits_per_character_disjoint_windows": round(disjoint["bits_per_character"], 4),
         },
         "validation_final": _common.rounded(result.metrics.get("final")),
         "validation_best_checkpoint": _common.rounded(result.metrics.get("best")),

@@ -4,6 +4,7 @@ Registered by `keraslm.builtins.commands`; each `configure_*` adds arguments
 to an argparse parser and each `run_*` takes the parsed namespace.
 """
 
+import argparse
 import dataclasses
 import json
 import os
@@ -14,7 +15,7 @@ import types
 MODEL_FLAGS = {
     "num_layers": int, "num_heads": int, "hidden_dim": int,
     "intermediate_dim": int, "max_sequence_length": int, "dropout": float,
-    "units": int,
+    "attention_dropout": float, "units": int,
 }
 SHORT = {"output_dir": ["-o", "--output-dir"]}
 
@@ -56,8 +57,10 @@ def configure_train(parser):
         flags = SHORT.get(field.name, [f"--{field.name.replace('_', '-')}"])
         kind = _flag_type(field)
         if kind is bool:
-            parser.add_argument(*flags, dest=field.name, action="store_true",
-                                default=None, help=comments.get(field.name))
+            parser.add_argument(*flags, dest=field.name,
+                                action=argparse.BooleanOptionalAction,
+                                default=None, help=(comments.get(field.name) or "")
+                                + f" (default: {field.default})")
         else:
             default = "" if field.default is dataclasses.MISSING else \
                 f" (default: {field.default})"

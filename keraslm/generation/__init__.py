@@ -2,8 +2,11 @@
 
 `generate` prefills the cache with the prompt in one call, then decodes one
 token per step through `model.call_with_cache`, so each new token costs one
-position, not the whole sequence. Models without a cache (the LSTM LM) are
-run on the whole sequence at each step.
+position, not the whole sequence. On TensorFlow the decoding loop and the
+sampler run as one XLA program (a `while_loop`; draws are Gumbel-max from a
+stateless generator seeded by `seed` and the step); on other backends each
+step is a compiled call and sampling happens in NumPy. Models without a
+cache (the LSTM LM) are run on the whole sequence at each step.
 
 Example:
 
@@ -68,6 +71,82 @@ def _compiled_step(model):
     return step
 
 
+def _tf_sample(logits, sampler, temperature, top_k, top_p, seed):
+    """`_pick` in TensorFlow ops: one id from float32 logits `(vocab,)`;
+    `temperature`, `top_k` and `top_p` are tensors (no recompilation)."""
+    import tensorflow as tf
+
+    if sampler == "greedy":
+        return tf.argmax(logits, output_type=tf.int32)
+    logits = logits / tf.maximum(temperature, 1e-6)
+    if sampler in ("top_k", "top_p"):
+        order = tf.argsort(logits, direction="DESCENDING")
+        ordered = tf.gather(logits, order)
+    if sampler == "top_k":
+        k = tf.minimum(top_k, tf.shape(logits)[0])
+        logits = tf.where(logits < ordered[k - 1], -float("inf"), logits)
+    elif sampler == "top_p":
+        # Keep the shortest prefix whose mass reaches top_p (at least one id).
+        before = tf.cumsum(tf.nn.softmax(ordered), exclusive=True)
+        keep = tf.scatter_nd(order[:, None], before < top_p, tf.shape(logits))
+        logits = tf.where(keep, logits, -float("inf"))
+    # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits).
+    uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20,
+                                          maxval=1.0)
+    return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), output_type=tf.int32)
+
+
+def _compiled_loop(model, total_length, sampler, banned_ids, stop_id):
+    """The whole decoding loop as one XLA program (TensorFlow backend).
+
+    Inside an XLA `while_loop` the cache index is a loop variable, not a
+    compile-time constant, so one program serves every position (what
+    keras-hub's `generate` does too). Compiled once per model, total length,
+    sampler, banned ids and stop id; the sampler's numbers are inputs.
+    """
+    import tensorflow as tf
+
+    key = (total_length, sampler, tuple(banned_ids), stop_id)
+    loops = model.__dict__.setdefault("_keraslm_decode_loops", {})
+    if key in loops:
+        return loops[key]
+
+    def next_id(logits, step, settings):
+        logits = tf.cast(logits, tf.float32)
+        if banned_ids:
+            banned = tf.scatter_nd([[i] for i in banned_ids],
+                                   tf.ones([len(banned_ids)], tf.bool),
+                                   tf.shape(logits))
+            logits = tf.where(banned, -float("inf"), logits)
+        temperature, top_k, top_p, seed = settings
+        return _tf_sample(logits, sampler, temperature, top_k, top_p,
+                          tf.stack([seed, step]))
+
+    @tf.function(jit_compile=True)
+    def loop(last_logits, cache, start, num_new, settings):
+        buffer = tf.zeros([total_length], tf.int32)
+
+        def condition(step, done, *_):
+            return tf.logical_and(step < num_new, tf.logical_not(done))
+
+        def body(step, done, logits, cache, buffer):
+            token = next_id(logits, step, settings)
+            stopped = tf.constant(False) if stop_id is None else tf.equal(token, stop_id)
+            buffer = tf.tensor_scatter_nd_update(buffer, [[step]], [token])
+            new_logits, _, cache = model.call_with_cache(
+                tf.reshape(token, [1, 1]), cache, start + step)
+            return step + 1, stopped, new_logits[0, -1], cache, buffer
+
+        step, done, _, _, buffer = tf.while_loop(
+            condition, body, (tf.constant(0), tf.constant(False), last_logits, cache,
+                              buffer))
+        # A stop id ends decoding and is not returned.
+        return buffer, tf.where(done, step - 1, step)
+
+    loops[key] = loop
+    return loop
+
+
 def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
                  temperature=1.0, top_k=40, top_p=0.9, seed=0, stop_id=None,
                  banned_ids=(0,)):
@@ -100,6 +179,8 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
                          "token to start from (for example the bos id).")
     from keras import ops
 
+    import keras
+
     rng = np.random.default_rng(seed)
     banned = list(banned_ids)
     ids = list(prompt_ids)
@@ -114,6 +195,18 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
                 f"exceeds the model's max_sequence_length ({limit}).")
         cache = model.empty_cache(1, len(ids) + max_new_tokens)
         logits, _, cache = model.call_with_cache(np.array([ids], "int32"), cache, 0)
+        if keras.backend.backend() == "tensorflow" and max_new_tokens > 0:
+            import tensorflow as tf
+
+            loop = _compiled_loop(model, len(ids) + max_new_tokens, sampler,
+                                  tuple(banned), stop_id)
+            settings = (tf.constant(temperature, tf.float32), tf.constant(top_k, tf.int32),
+                        tf.constant(top_p, tf.float32),
+                        tf.constant(seed % (1 << 31), tf.int32))
+            buffer, count = loop(tf.convert_to_tensor(logits)[0, -1], cache,
+                                 tf.constant(len(ids), tf.int32),
+                                 tf.constant(max_new_tokens, tf.int32), settings)
+            return [int(token) for token in buffer.numpy()[: int(count)]]
     for _ in range(max_new_tokens):
         if not cached:
             logits = model(np.array([ids], "int32"), training=False)

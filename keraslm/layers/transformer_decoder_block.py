@@ -35,6 +35,12 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         intermediate_dim: int. The hidden size of the feed-forward network.
         dropout: float. Dropout on the attention probabilities and on each
             sublayer's output. Defaults to `0.0`.
+        attention_dropout: float or None. Dropout on the attention
+            probabilities alone, when it should differ from `dropout`
+            (`0.0` keeps sublayer dropout but skips the
+            `(batch, heads, length, length)` mask, the costly one on CPU,
+            and lets the fused attention kernel run in training). Defaults
+            to `None`, which is `dropout`.
         activation: string. `"relu"`, `"gelu"` or `"swiglu"`.
             Defaults to `"relu"`.
         normalization: string. `"post"` or `"pre"`. Defaults to `"post"`.

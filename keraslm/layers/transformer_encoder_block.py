@@ -33,6 +33,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
         intermediate_dim: int. The hidden size of the feed-forward network.
         dropout: float. Dropout on the attention probabilities and on each
             sublayer's output. Defaults to `0.0`.
+        attention_dropout: float or None. Dropout on the attention
+            probabilities alone, when it should differ from `dropout`
+            (`0.0` keeps sublayer dropout but skips the
+            `(batch, heads, length, length)` mask, the costly one on CPU,
+            and lets the fused attention kernel run in training). Defaults
+            to `None`, which is `dropout`.
         activation: string. The feed-forward activation: `"relu"`,
             `"gelu"`, `"swiglu"` (see `keraslm.layers.FeedForward`).
             Defaults to `"relu"`.
@@ -81,6 +87,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         num_heads,
         intermediate_dim,
         dropout=0.0,
+        attention_dropout=None,
         activation="relu",
         normalization="post",
         layer_norm_epsilon=1e-5,
@@ -94,10 +101,13 @@ class TransformerEncoderBlock(keras.layers.Layer):
         validate_positive_int("num_heads", num_heads)
         validate_positive_int("intermediate_dim", intermediate_dim)
         validate_rate("dropout", dropout)
+        if attention_dropout is not None:
+            validate_rate("attention_dropout", attention_dropout)
         validate_choice("normalization", normalization, ("post", "pre"))
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
+        self.attention_dropout = attention_dropout
         self.activation = activation
         self.normalization = normalization
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -117,7 +127,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def _attention(self, name):
         return MultiHeadAttention(
             num_heads=self.num_heads,
-            dropout=self.dropout,
+            dropout=(
+                self.dropout
+                if self.attention_dropout is None
+                else self.attention_dropout
+            ),
             fused_qkv=self.fused_qkv,
             use_rotary_embedding=(
                 self.use_rotary_embedding and name == "self_attention"
@@ -224,6 +238,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             "num_heads": self.num_heads,
             "intermediate_dim": self.intermediate_dim,
             "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
             "activation": self.activation,
             "normalization": self.normalization,
             "layer_norm_epsilon": self.layer_norm_epsilon,

@@ -36,6 +36,8 @@ class Seq2SeqTransformer(CachedDecodingMixin, BuilderModel):
         num_layers: int. Encoder layers and decoder layers (each).
         num_heads, hidden_dim, intermediate_dim, max_sequence_length,
         dropout: as in the other builders.
+        attention_dropout: float or None. Dropout on the attention
+            probabilities alone; None (the default) is `dropout`.
         activation: str. Defaults to `"relu"`.
         normalization: str. Defaults to `"post"`.
         position_encoding: str. `"sinusoidal"` or `"learned"`. Defaults to
@@ -55,12 +57,14 @@ class Seq2SeqTransformer(CachedDecodingMixin, BuilderModel):
 
     config_arguments = ("vocabulary_size", "target_vocabulary_size", "num_layers",
                         "num_heads", "hidden_dim", "intermediate_dim",
-                        "max_sequence_length", "dropout", "activation",
-                        "normalization", "position_encoding", "layer_norm_epsilon")
+                        "max_sequence_length", "dropout", "attention_dropout",
+                        "activation", "normalization", "position_encoding",
+                        "layer_norm_epsilon")
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim,
                  intermediate_dim, max_sequence_length, target_vocabulary_size=None,
-                 dropout=0.0, activation="relu", normalization="post",
+                 dropout=0.0, attention_dropout=None, activation="relu",
+                 normalization="post",
                  position_encoding="sinusoidal", layer_norm_epsilon=1e-5,
                  dtype=None, **kwargs):
         target_vocabulary_size = target_vocabulary_size or vocabulary_size
@@ -84,7 +88,8 @@ class Seq2SeqTransformer(CachedDecodingMixin, BuilderModel):
 
         def block_arguments(index, kind):
             return dict(num_heads=num_heads, intermediate_dim=intermediate_dim,
-                        dropout=dropout, activation=activation,
+                        dropout=dropout, attention_dropout=attention_dropout,
+                        activation=activation,
                         normalization=normalization,
                         layer_norm_epsilon=layer_norm_epsilon, dtype=dtype,
                         name=f"{kind}_layer_{index}")

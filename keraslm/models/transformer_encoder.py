@@ -26,6 +26,8 @@ class TransformerEncoder(BuilderModel):
         vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
         max_sequence_length: as in keras-hub's `BertBackbone`.
         dropout: float. Defaults to `0.0`.
+        attention_dropout: float or None. Dropout on the attention
+            probabilities alone; None (the default) is `dropout`.
         activation: str. Defaults to `"gelu"`.
         normalization: str. `"post"` (BERT) or `"pre"`. Defaults to `"post"`.
 
@@ -42,11 +44,13 @@ class TransformerEncoder(BuilderModel):
 
     config_arguments = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
                         "intermediate_dim", "max_sequence_length", "dropout",
-                        "activation", "normalization", "layer_norm_epsilon")
+                        "attention_dropout", "activation", "normalization",
+                        "layer_norm_epsilon")
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim,
                  intermediate_dim, max_sequence_length, dropout=0.0,
-                 activation="gelu", normalization="post",
+                 attention_dropout=None, activation="gelu",
+                 normalization="post",
                  layer_norm_epsilon=1e-12, dtype=None, **kwargs):
         token_embedding = TokenEmbedding(vocabulary_size, hidden_dim, dtype=dtype,
                                          name="token_embedding")
@@ -59,7 +63,8 @@ class TransformerEncoder(BuilderModel):
         blocks = [
             TransformerEncoderBlock(
                 num_heads=num_heads, intermediate_dim=intermediate_dim,
-                dropout=dropout, activation=activation,
+                dropout=dropout, attention_dropout=attention_dropout,
+                activation=activation,
                 normalization=normalization,
                 layer_norm_epsilon=layer_norm_epsilon, dtype=dtype,
                 name=f"transformer_layer_{index}")

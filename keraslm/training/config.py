@@ -56,6 +56,8 @@ class TrainConfig:
     epochs: float = 1.0                 # passes over the training data (ignored if `steps` is set)
     steps: int | None = None            # total optimizer steps
     batch_size: int = 32
+    random_offsets: bool = True         # lm: move the window boundaries every epoch (--no-random-offsets: fixed windows)
+    eval_stride: int | None = None      # lm: evaluate windows every N tokens, the rest context; None: sequence_length
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
     xla: bool = False                   # jit_compile the train step
     strategy: str | None = None         # None | mirrored (tf.distribute, all local devices)
@@ -99,6 +101,11 @@ class TrainConfig:
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(field, "a positive integer")
+        if self.eval_stride is not None and (
+                not isinstance(self.eval_stride, int) or isinstance(self.eval_stride, bool)
+                or not 1 <= self.eval_stride <= self.sequence_length):
+            raise bad("eval_stride", f"an integer in [1, sequence_length={self.sequence_length}] "
+                                     "or None")
         if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
             raise bad("steps", "a positive integer or None")
         if not self.epochs > 0:

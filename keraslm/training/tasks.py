@@ -163,15 +163,20 @@ class LanguageModelTask(Task):
     def texts(self, examples):
         return examples
 
-    def dataset(self, examples, tokenizer, training):
+    def dataset(self, examples, tokenizer, training, stride=None):
         return self._model_inputs(data.causal_lm_dataset(
             examples, tokenizer, sequence_length=self.config.sequence_length,
             batch_size=self.config.batch_size, shuffle=training,
-            seed=self.config.seed))
+            seed=self.config.seed,
+            random_offsets=training and self.config.random_offsets,
+            stride=None if training else stride))
 
     def evaluate(self, model, examples, tokenizer):
-        metrics = _token_metrics(model, self.dataset(examples, tokenizer, False),
-                                 "tokens")
+        # Scored with `eval_stride`: every token once, with at least
+        # `sequence_length - eval_stride` tokens of context after the first window.
+        metrics = _token_metrics(
+            model, self.dataset(examples, tokenizer, False, self.config.eval_stride),
+            "tokens")
         # Each text is followed by an end-of-text token, the newline it
         # stands for: that character is counted too.
         characters = sum(len(t) + 1 for t in examples)

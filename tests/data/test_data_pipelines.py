@@ -34,6 +34,96 @@ def test_causal_lm_windows_are_packed_and_shifted(wordpiece, shakespeare_test):
     assert targets[targets != -100].tolist() == stream[1:]
 
 
+def _stream(tokenizer, lines):
+    stream = []
+    for line_ids in tokenizer.encode(lines):
+        stream += line_ids + [st.EOS_ID]
+    return np.array(stream)
+
+
+@pytest.mark.parametrize("stride", [32, 24, 8, 1])
+def test_causal_lm_stride_scores_every_id_once_with_context(wordpiece, shakespeare_test,
+                                                            stride):
+    lines = shakespeare_test[:600]
+    stream = _stream(wordpiece, lines)
+    task = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=64,
+                                  shuffle=False, stride=stride)
+    scored, positions = [], []
+    for x, y, w in task.dataset:
+        tokens, labels = x["token_ids"].numpy(), y.numpy()
+        np.testing.assert_array_equal(w.numpy(), labels != -100)
+        for row_labels in labels:
+            keep = row_labels != -100
+            scored.append(row_labels[keep])
+            positions.append(np.nonzero(keep)[0])
+    # Every next id is scored exactly once, in stream order...
+    np.testing.assert_array_equal(np.concatenate(scored), stream[1:])
+    # ...and after the first window, with at least 32 - stride ids before it.
+    assert all((p >= 32 - stride).all() for p in positions[1:])
+    assert task.num_examples == 1 + -(-(len(stream) - 1 - 32) // stride)
+
+
+def test_causal_lm_stride_windows_hold_the_preceding_ids(wordpiece, shakespeare_test):
+    lines = shakespeare_test[:300]
+    stream = _stream(wordpiece, lines)
+    task = data.causal_lm_dataset(lines, wordpiece, sequence_length=16, batch_size=8,
+                                  shuffle=False, stride=4)
+    rows = np.concatenate([x["token_ids"].numpy() for x, _, _ in task.dataset])
+    for index, row in enumerate(rows[:-4]):
+        np.testing.assert_array_equal(row, stream[4 * index: 4 * index + 16])
+
+
+def test_causal_lm_random_offsets_move_windows_and_cover_each_pass(wordpiece,
+                                                                   shakespeare_test):
+    lines = shakespeare_test[:600]
+    stream = _stream(wordpiece, lines)
+    fixed = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=1,
+                                   shuffle=False)
+    moving = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=1,
+                                    random_offsets=True, seed=5)
+    assert moving.num_examples == fixed.num_examples
+    fixed_windows = {tuple(x["token_ids"].numpy()[0]) for x, _, _ in fixed.dataset}
+    batches = list(moving.dataset.take(3 * moving.num_examples))
+    passes = []
+    for epoch in range(3):
+        chunk = batches[epoch * moving.num_examples: (epoch + 1) * moving.num_examples]
+        labels = np.concatenate([y.numpy()[0] for _, y, _ in chunk])
+        labels = labels[labels != -100]
+        # Each pass predicts every id once but one: the multiset of labels is
+        # that of the stream, with the offset's id swapped for the first id.
+        assert len(labels) == len(stream) - 1
+        counts = np.bincount(labels, minlength=wordpiece.vocabulary_size)
+        expected = np.bincount(stream[1:], minlength=wordpiece.vocabulary_size)
+        assert np.abs(counts - expected).sum() <= 2
+        passes.append(frozenset(tuple(x["token_ids"].numpy()[0]) for x, _, _ in chunk))
+    # The boundaries move from pass to pass (offsets are drawn independently,
+    # so two of three passes may share one), away from the fixed split's.
+    assert len(set(passes)) >= 2
+    assert min(len(windows & fixed_windows) for windows in passes) <= 1
+    # Reproducible from the seed, different for another seed.
+    again = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=1,
+                                   random_offsets=True, seed=5)
+    other = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=1,
+                                   random_offsets=True, seed=6)
+    take = 2 * moving.num_examples
+    same = [x["token_ids"].numpy() for x, _, _ in again.dataset.take(take)]
+    np.testing.assert_array_equal(np.concatenate(same),
+                                  np.concatenate([x["token_ids"].numpy()
+                                                  for x, _, _ in batches[:take]]))
+    different = [x["token_ids"].numpy() for x, _, _ in other.dataset.take(take)]
+    assert not np.array_equal(np.concatenate(different), np.concatenate(same))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(stride=0), "stride"), (dict(stride=33), "stride"), (dict(stride=2.5), "stride"),
+    (dict(stride=True), "stride"), (dict(stride=8, random_offsets=True), "random_offsets"),
+])
+def test_causal_lm_rejects_bad_stride(wordpiece, shakespeare_test, options, message):
+    with pytest.raises(ValueError, match=message):
+        data.causal_lm_dataset(shakespeare_test[:50], wordpiece, sequence_length=32,
+                               **options)
+
+
 def test_masked_lm_rates_and_padding(wordpiece, shakespeare_test):
     task = data.masked_lm_dataset(shakespeare_test, wordpiece, sequence_length=64,
                                   batch_size=64, seed=1)

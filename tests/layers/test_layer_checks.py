@@ -154,6 +154,41 @@ def test_transformer_encoder_block(normalization, activation):
     )
 
 
+def test_transformer_decoder_block_attention_dropout():
+    run_layer_test(
+        layers.TransformerDecoderBlock,
+        {"num_heads": 2, "intermediate_dim": 16, "dropout": 0.1,
+         "attention_dropout": 0.0},
+        hidden(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=12,
+    )
+
+
+@pytest.mark.parametrize("attention_dropout, expected", [(None, 0.5), (0.0, 0.0),
+                                                         (0.2, 0.2)])
+def test_attention_dropout_applies_to_the_probabilities_only(attention_dropout, expected):
+    block = layers.TransformerEncoderBlock(num_heads=2, intermediate_dim=16, dropout=0.5,
+                                           attention_dropout=attention_dropout)
+    x = hidden()
+    block(x)
+    assert block.self_attention.dropout == expected
+    assert block.self_attention_dropout.rate == 0.5
+    assert block.feedforward_dropout.rate == 0.5
+    # Without attention dropout, attention itself is deterministic in training.
+    attention = block.self_attention
+    same = [np.asarray(attention(x, training=True)) for _ in range(2)]
+    assert np.array_equal(same[0], same[1]) == (expected == 0.0)
+    restored = layers.TransformerEncoderBlock.from_config(block.get_config())
+    assert restored.attention_dropout == attention_dropout
+
+
+def test_attention_dropout_is_checked():
+    with pytest.raises(ValueError, match="attention_dropout"):
+        layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16,
+                                       attention_dropout=1.5)
+
+
 def test_transformer_encoder_block_attention_scores():
     run_layer_test(
         layers.TransformerEncoderBlock,

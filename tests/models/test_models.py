@@ -133,6 +133,19 @@ def test_keras_round_trip(name, tmp_path):
     np.testing.assert_array_equal(np.asarray(restored(ids)), np.asarray(model(ids)))
 
 
+@pytest.mark.parametrize("name", ["transformer_lm", "transformer_encoder",
+                                  "seq2seq_transformer"])
+def test_attention_dropout_reaches_every_attention_layer(name, tmp_path):
+    model = BUILDERS[name](vocabulary_size=300, preset="tiny", dropout=0.1,
+                           attention_dropout=0.0)
+    attentions = [layer for layer in model._flatten_layers()
+                  if isinstance(layer, keraslm.layers.MultiHeadAttention)]
+    assert attentions and all(layer.dropout == 0.0 for layer in attentions)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    assert keraslm.load_model(path).get_config()["attention_dropout"] == 0.0
+
+
 def masked_lm_batch(ids, rng):
     """15% of positions replaced by a mask id (256); labels only there."""
     masked = rng.random(ids.shape) < 0.15

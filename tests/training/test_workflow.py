@@ -273,3 +273,45 @@ def test_tokenizer_options_must_be_a_table():
 
     with pytest.raises(ValueError, match="`tokenizer_options` must be a dict"):
         TrainConfig(train="README.md", tokenizer_options="model_type=bpe").validate()
+
+
+def test_window_options_from_the_command_line(corpus, tmp_path):
+    import argparse
+    import dataclasses
+
+    from keraslm.cli_train import config_from_args, configure_train
+    from keraslm.training.tasks import TASKS
+
+    parser = argparse.ArgumentParser()
+    configure_train(parser)
+    base = ["--task", "lm", "--train", corpus["lm_train"], "--sequence-length", "32"]
+    default = config_from_args(parser.parse_args(base))
+    assert default.random_offsets is True and default.eval_stride is None
+    assert default.xla is False
+    args = parser.parse_args(base + ["--no-random-offsets", "--eval-stride", "8", "--xla"])
+    config = config_from_args(args)
+    assert config.random_offsets is False and config.eval_stride == 8 and config.xla
+
+    options = dict(config.to_dict(), steps=4, checkpoint_every=4, batch_size=8,
+                   tokenizer="character", valid=corpus["lm_valid"], verbose=False,
+                   xla=False, random_offsets=True, output_dir=str(tmp_path / "run"),
+                   model_options=dict(num_layers=1, num_heads=2, hidden_dim=32,
+                                      intermediate_dim=64))
+    result = keraslm.train(**options)
+    valid_lines = keraslm.data.read_text(corpus["lm_valid"], keep_empty=True)
+    disjoint = TASKS["lm"](dataclasses.replace(result.config, eval_stride=None)).evaluate(
+        result.model, valid_lines, result.tokenizer)
+    sliding = result.metrics["final"]
+    # Every character but the first (nothing predicts it) is scored once
+    # either way; only the context differs.
+    assert sliding["tokens"] == disjoint["tokens"] == sliding["characters"] - 1
+    assert np.isfinite(sliding["bits_per_character"])
+    assert sliding["bits_per_character"] != disjoint["bits_per_character"]
+
+
+def test_eval_stride_is_checked():
+    from keraslm.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"`eval_stride` must be an integer in \[1, "
+                                         r"sequence_length=32\]"):
+        TrainConfig(train="README.md", sequence_length=32, eval_stride=64).validate()

@@ -1,0 +1,105 @@
+"""Generation: the compiled decoding loop against step-by-step full forward passes,
+and the samplers' draws against the distributions they claim."""
+
+import numpy as np
+import pytest
+
+import keras
+import keraslm
+from keraslm.generation import _tf_sample, generate_ids
+
+PROMPT = [5, 17, 9, 33]
+
+
+@pytest.fixture(scope="module", params=["rotary", "learned"])
+def model(request):
+    keras.utils.set_random_seed(1)
+    return keraslm.models.transformer_lm(
+        vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=64, position_encoding=request.param)
+
+
+def full_forward_logits(model, ids):
+    """Last-position logits from the whole sequence: no cache, no loop."""
+    return np.array(model(np.array([ids], "int32")), dtype="float64")[0, -1]
+
+
+def test_greedy_equals_argmax_of_full_forward_passes(model):
+    generated = generate_ids(model, PROMPT, 40, banned_ids=(0, 7))
+    ids, expected = list(PROMPT), []
+    for _ in range(40):
+        logits = full_forward_logits(model, ids)
+        logits[[0, 7]] = -np.inf
+        expected.append(int(np.argmax(logits)))
+        ids.append(expected[-1])
+    assert generated == expected
+
+
+def test_stop_id_ends_decoding_and_is_not_returned(model):
+    greedy = generate_ids(model, PROMPT, 20)
+    stop = greedy[3]
+    first = greedy.index(stop)
+    assert generate_ids(model, PROMPT, 20, stop_id=stop) == greedy[:first]
+
+
+@pytest.mark.parametrize("sampler, options", [("top_k", dict(top_k=3)),
+                                              ("top_p", dict(top_p=0.05)),
+                                              ("random", dict(temperature=0.7))])
+def test_sampled_tokens_come_from_the_allowed_set(model, sampler, options):
+    generated = generate_ids(model, PROMPT, 25, sampler=sampler, seed=3, **options)
+    assert len(generated) == 25
+    assert generated == generate_ids(model, PROMPT, 25, sampler=sampler, seed=3, **options)
+    assert generated != generate_ids(model, PROMPT, 25, sampler=sampler, seed=4, **options)
+    ids = list(PROMPT)
+    for token in generated:
+        logits = full_forward_logits(model, ids)
+        logits[0] = -np.inf
+        order = np.argsort(-logits)
+        if sampler == "top_k":
+            assert token in order[:3]
+        elif sampler == "top_p":
+            probabilities = np.exp(logits - logits.max())
+            probabilities /= probabilities.sum()
+            before = np.cumsum(probabilities[order]) - probabilities[order]
+            assert token in order[before < 0.05 + 1e-6]
+        ids.append(token)
+
+
+def draws(logits, sampler, count, **options):
+    import tensorflow as tf
+
+    settings = {"temperature": 1.0, "top_k": 40, "top_p": 0.9, **options}
+
+    @tf.function
+    def sample_all():
+        return tf.map_fn(
+            lambda seed: _tf_sample(
+                tf.constant(logits, tf.float32), sampler,
+                tf.constant(settings["temperature"], tf.float32),
+                tf.constant(settings["top_k"], tf.int32),
+                tf.constant(settings["top_p"], tf.float32), tf.stack([seed, 0])),
+            tf.range(count), fn_output_signature=tf.int32)
+
+    return np.bincount(sample_all().numpy(), minlength=len(logits)) / count
+
+
+def softmax(logits):
+    weights = np.exp(logits - np.max(logits))
+    return weights / weights.sum()
+
+
+LOGITS = np.log([0.35, 0.25, 0.15, 0.1, 0.08, 0.04, 0.02, 0.01])
+
+
+@pytest.mark.parametrize("sampler, options, expected", [
+    ("random", {}, softmax(LOGITS)),
+    ("random", dict(temperature=0.5), softmax(LOGITS / 0.5)),
+    ("top_k", dict(top_k=3), softmax(np.where(np.arange(8) < 3, LOGITS, -np.inf))),
+    # 0.35 + 0.25 < 0.7 <= 0.35 + 0.25 + 0.15: the nucleus is the first three.
+    ("top_p", dict(top_p=0.7), softmax(np.where(np.arange(8) < 3, LOGITS, -np.inf))),
+])
+def test_sampler_draws_follow_their_distribution(sampler, options, expected):
+    observed = draws(LOGITS, sampler, 20_000, **options)
+    # 20,000 draws: each frequency is within ~4 standard errors (<= 0.014).
+    np.testing.assert_allclose(observed, expected, atol=0.014)
+    assert observed[expected == 0].sum() == 0
