@@ -52,7 +52,8 @@ def configure_train(parser):
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue a killed run from its last checkpoint")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("model_options", "head_options", "tokenizer_options", "verbose"):
+        if field.name in ("model_options", "head_options", "tokenizer_options",
+                          "optimizer_options", "verbose"):
             continue
         flags = SHORT.get(field.name, [f"--{field.name.replace('_', '-')}"])
         kind = _flag_type(field)
@@ -72,6 +73,9 @@ def configure_train(parser):
                             type=kind, default=None, help="model builder option")
     parser.add_argument("--head-option", action="append", default=[],
                         metavar="KEY=VALUE", help="task-head option, e.g. pooling=mean")
+    parser.add_argument("--optimizer-option", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="optimizer option, e.g. decay_embeddings=true or beta_2=0.95")
     parser.add_argument("--tokenizer-option", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="tokenizer training option, e.g. model_type=bpe")
@@ -106,6 +110,7 @@ def config_from_args(args):
                      if getattr(args, f"model_{name}") is not None}
     head_options = _key_values("--head-option", args.head_option)
     tokenizer_options = _key_values("--tokenizer-option", args.tokenizer_option)
+    optimizer_options = _key_values("--optimizer-option", args.optimizer_option)
     if args.config:
         config = TrainConfig.from_toml(args.config, **values)
     else:
@@ -113,6 +118,7 @@ def config_from_args(args):
     config.model_options = {**config.model_options, **model_options}
     config.head_options = {**config.head_options, **head_options}
     config.tokenizer_options = {**config.tokenizer_options, **tokenizer_options}
+    config.optimizer_options = {**config.optimizer_options, **optimizer_options}
     config.verbose = not args.quiet
     return config
 

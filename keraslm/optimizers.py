@@ -41,6 +41,11 @@ class AdamW(keras.optimizers.AdamW):
     Args:
         learning_rate: float or schedule. Defaults to `1e-3`.
         weight_decay: float. Defaults to `0.01`.
+        decay_embeddings: bool. Decay the embedding tables too (rank-2
+            variables whose path contains "embedding"); with tied output
+            logits the token embedding is also the output layer, and decaying
+            it regularizes a small language model trained for many epochs.
+            Defaults to `False`.
 
     Example:
 
@@ -52,17 +57,24 @@ class AdamW(keras.optimizers.AdamW):
         - [Loshchilov & Hutter, 2019](https://arxiv.org/abs/1711.05101)
     """
 
-    def __init__(self, learning_rate=1e-3, weight_decay=0.01, **kwargs):
+    def __init__(self, learning_rate=1e-3, weight_decay=0.01, decay_embeddings=False,
+                 **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
                          **kwargs)
+        self.decay_embeddings = bool(decay_embeddings)
 
     def _use_weight_decay(self, variable):
         # Inside `apply` the TensorFlow backend passes tf.Variables, which
         # have no `path`; their `name` holds the path ("dense/kernel:0").
         path = getattr(variable, "path", None) or variable.name
-        if len(variable.shape) < 2 or "embedding" in path.lower():
+        if len(variable.shape) < 2:
+            return False
+        if "embedding" in path.lower() and not self.decay_embeddings:
             return False
         return super()._use_weight_decay(variable)
+
+    def get_config(self):
+        return {**super().get_config(), "decay_embeddings": self.decay_embeddings}
 
 
 def constant_schedule(learning_rate=1e-3):

@@ -65,7 +65,8 @@ def test_loss_serializes():
     assert (restored.ignore_class, restored.label_smoothing) == (-100, 0.2)
 
 
-def test_adamw_does_not_decay_biases_norms_or_embeddings():
+@pytest.mark.parametrize("decay_embeddings", [False, True])
+def test_adamw_does_not_decay_biases_norms_or_embeddings(decay_embeddings):
     inputs = keras.Input((3,), dtype="int32")
     x = keras.layers.Embedding(10, 4, name="token_embedding")(inputs)
     x = keras.layers.LayerNormalization(name="norm")(x)
@@ -74,14 +75,20 @@ def test_adamw_does_not_decay_biases_norms_or_embeddings():
     for variable in model.trainable_variables:
         variable.assign(np.ones(variable.shape, "float32"))
     optimizer = registry.optimizers.build("adamw", learning_rate=0.1,
-                                          weight_decay=0.5)
+                                          weight_decay=0.5,
+                                          decay_embeddings=decay_embeddings)
     zero_gradients = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
     optimizer.apply(zero_gradients, model.trainable_variables)
     after = {v.path: v.numpy() for v in model.trainable_variables}
     # With zero gradients only weight decay moves a variable: w -= w * wd * lr.
     np.testing.assert_allclose(after["dense/kernel"], 1 - 0.5 * 0.1, rtol=1e-6)
-    for path in ("dense/bias", "norm/gamma", "norm/beta", "token_embedding/embeddings"):
+    for path in ("dense/bias", "norm/gamma", "norm/beta"):
         np.testing.assert_array_equal(after[path], 1.0)
+    # Embedding tables only with decay_embeddings=True.
+    np.testing.assert_allclose(after["token_embedding/embeddings"],
+                               1 - 0.5 * 0.1 if decay_embeddings else 1.0, rtol=1e-6)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert restored.decay_embeddings is decay_embeddings
 
 
 def test_sgd_nesterov_momentum_matches_formula():

@@ -65,6 +65,16 @@ def test_sampled_tokens_come_from_the_allowed_set(model, sampler, options):
         ids.append(token)
 
 
+@pytest.mark.parametrize("options, message", [
+    (dict(top_k=0), "top_k"), (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"),
+    (dict(temperature=0), "temperature"), (dict(max_new_tokens=-1), "max_new_tokens"),
+])
+def test_bad_sampler_settings_are_refused(model, options, message):
+    arguments = dict(dict(max_new_tokens=5), **options)
+    with pytest.raises(ValueError, match=f"`{message}` must be"):
+        generate_ids(model, PROMPT, **arguments)
+
+
 def draws(logits, sampler, count, **options):
     import tensorflow as tf
 

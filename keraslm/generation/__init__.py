@@ -177,6 +177,14 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
     if not prompt_ids:
         raise ValueError("`prompt_ids` is empty: generation needs at least one "
                          "token to start from (for example the bos id).")
+    checks = (("max_new_tokens", max_new_tokens, "an integer >= 0",
+               isinstance(max_new_tokens, int) and max_new_tokens >= 0),
+              ("temperature", temperature, "a number > 0", temperature > 0),
+              ("top_k", top_k, "an integer >= 1", isinstance(top_k, int) and top_k >= 1),
+              ("top_p", top_p, "in (0, 1]", 0 < top_p <= 1))
+    for name, value, expected, good in checks:
+        if not good:
+            raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
     from keras import ops
 
     import keras

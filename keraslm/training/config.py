@@ -3,7 +3,7 @@
 The same fields are `keraslm train` options (`--batch-size` for
 `batch_size`), keyword arguments of `keraslm.train(...)`, and keys of a
 `--config run.toml` file (`[model_options]` / `[head_options]` /
-`[tokenizer_options]` tables for the dicts). The resolved configuration is
+`[tokenizer_options]` / `[optimizer_options]` tables for the dicts). The resolved configuration is
 written to `RUN_DIR/config.json`.
 """
 
@@ -48,6 +48,7 @@ class TrainConfig:
     loss: str = "auto"                  # a name in keraslm.registry.losses; auto: the task's
     label_smoothing: float = 0.0        # for the cross-entropy losses
     optimizer: str = "adamw"            # a name in keraslm.registry.optimizers
+    optimizer_options: dict = dataclasses.field(default_factory=dict)  # more optimizer arguments (adamw: decay_embeddings, beta_2, ...)
     learning_rate: float = 1e-3         # peak learning rate
     weight_decay: float = 0.01          # adamw only
     global_clipnorm: float | None = 1.0  # clip gradients to this global norm; None: off
@@ -93,7 +94,8 @@ class TrainConfig:
             raise bad("strategy", f"one of {STRATEGIES}")
         if self.split not in ("line", "block"):
             raise bad("split", "'line' or 'block'")
-        for field in ("model_options", "head_options", "tokenizer_options"):
+        for field in ("model_options", "head_options", "tokenizer_options",
+                      "optimizer_options"):
             if not isinstance(getattr(self, field), dict):
                 raise bad(field, "a dict (a TOML table; KEY=VALUE flags on the command line)")
         for field in ("batch_size", "sequence_length", "checkpoint_every",

@@ -147,12 +147,21 @@ def _optimizer(config, total_steps):
     elif config.schedule == "step":
         schedule_options["step_size"] = max(total_steps // 3, 1)
     schedule = registry.schedules.build(config.schedule, **schedule_options)
-    options = {"learning_rate": schedule}
+    options = {**config.optimizer_options, "learning_rate": schedule}
     if config.global_clipnorm:
         options["global_clipnorm"] = config.global_clipnorm
     if config.optimizer == "adamw":
         options["weight_decay"] = config.weight_decay
-    return registry.optimizers.build(config.optimizer, **options)
+    try:
+        return registry.optimizers.build(config.optimizer, **options)
+    except (TypeError, ValueError) as error:
+        if not config.optimizer_options:
+            raise
+        raise ValueError(
+            f"The optimizer '{config.optimizer}' refused its options ({error}). "
+            f"Received: optimizer_options={config.optimizer_options!r}; expected "
+            f"arguments of its factory in keraslm.registry.optimizers."
+        ) from error
 
 
 _STRATEGIES = {}

@@ -288,9 +288,11 @@ def test_window_options_from_the_command_line(corpus, tmp_path):
     default = config_from_args(parser.parse_args(base))
     assert default.random_offsets is True and default.eval_stride is None
     assert default.xla is False
-    args = parser.parse_args(base + ["--no-random-offsets", "--eval-stride", "8", "--xla"])
+    args = parser.parse_args(base + ["--no-random-offsets", "--eval-stride", "8", "--xla",
+                                     "--optimizer-option", "decay_embeddings=true"])
     config = config_from_args(args)
     assert config.random_offsets is False and config.eval_stride == 8 and config.xla
+    assert config.optimizer_options == {"decay_embeddings": True}
 
     options = dict(config.to_dict(), steps=4, checkpoint_every=4, batch_size=8,
                    tokenizer="character", valid=corpus["lm_valid"], verbose=False,
@@ -298,6 +300,7 @@ def test_window_options_from_the_command_line(corpus, tmp_path):
                    model_options=dict(num_layers=1, num_heads=2, hidden_dim=32,
                                       intermediate_dim=64))
     result = keraslm.train(**options)
+    assert result.model.optimizer.decay_embeddings is True
     valid_lines = keraslm.data.read_text(corpus["lm_valid"], keep_empty=True)
     disjoint = TASKS["lm"](dataclasses.replace(result.config, eval_stride=None)).evaluate(
         result.model, valid_lines, result.tokenizer)
@@ -315,3 +318,14 @@ def test_eval_stride_is_checked():
     with pytest.raises(ValueError, match=r"`eval_stride` must be an integer in \[1, "
                                          r"sequence_length=32\]"):
         TrainConfig(train="README.md", sequence_length=32, eval_stride=64).validate()
+
+
+def test_optimizer_options_are_checked(corpus, tmp_path):
+    with pytest.raises(ValueError, match=r"The optimizer 'sgd' refused its options.*"
+                                         r"decay_embeddings"):
+        keraslm.train(task="lm", train=corpus["lm_train"], tokenizer="character",
+                      optimizer="sgd", optimizer_options={"decay_embeddings": True},
+                      steps=1, verbose=False, output_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="`optimizer_options` must be a dict"):
+        keraslm.train(task="lm", train=corpus["lm_train"], optimizer_options="beta_2=0.9",
+                      output_dir=str(tmp_path / "other"))
