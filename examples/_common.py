@@ -89,9 +89,10 @@ def hyperparameters(config, keys=None):
     values = config.to_dict()
     keys = keys or ("task", "model", "preset", "model_options", "head_options",
                     "tokenizer", "vocabulary_size", "tokenizer_options", "lowercase", "sequence_length",
-                    "optimizer", "learning_rate", "weight_decay", "schedule",
-                    "warmup_steps", "steps", "epochs", "batch_size", "precision",
-                    "xla", "seed", "init_from", "label_smoothing")
+                    "optimizer", "optimizer_options", "learning_rate", "weight_decay",
+                    "schedule", "warmup_steps", "steps", "epochs", "batch_size",
+                    "random_offsets", "eval_stride", "precision", "xla", "seed",
+                    "init_from", "label_smoothing")
     return {key: values[key] for key in keys if key in values}
 
 
