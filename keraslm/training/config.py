@@ -3,8 +3,8 @@
 The same fields are `keraslm train` options (`--batch-size` for
 `batch_size`), keyword arguments of `keraslm.train(...)`, and keys of a
 `--config run.toml` file (`[model_options]` / `[head_options]` /
-`[tokenizer_options]` / `[optimizer_options]` tables for the dicts). The resolved configuration is
-written to `RUN_DIR/config.json`.
+`[tokenizer_options]` / `[optimizer_options]` tables for the dicts). The
+resolved configuration is written to `RUN_DIR/config.json`.
 """
 
 import dataclasses
