@@ -120,6 +120,8 @@ def main():
 
     test = result.metrics.get("test", {})
     bpc = test.get("bits_per_character")
+    length = options["sequence_length"]
+    stride = options.get("eval_stride") or length
     # The same test text scored in disjoint windows (each window's first
     # tokens see little context), for comparison with the sliding windows.
     disjoint = TASKS["lm"](dataclasses.replace(result.config, eval_stride=None)).evaluate(
@@ -140,11 +142,9 @@ def main():
             "token_accuracy": round(test.get("accuracy", math.nan), 4),
             "characters_scored": test.get("characters"),
             "tokens_scored": test.get("tokens"),
-            "scoring": (f"sliding windows of {options['sequence_length']} tokens "
-                        f"every {options.get('eval_stride') or options['sequence_length']}: "
-                        "each token scored once, with at least "
-                        f"{options['sequence_length'] - (options.get('eval_stride') or options['sequence_length'])}"
-                        " tokens of context after the first window"),
+            "scoring": (f"sliding windows of {length} tokens every {stride}: each "
+                        f"token scored once, with at least {length - stride} tokens "
+                        "of context after the first window"),
             "bits_per_character_disjoint_windows": round(disjoint["bits_per_character"], 4),
         },
         "validation_final": _common.rounded(result.metrics.get("final")),

@@ -246,7 +246,8 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
         shuffle: bool. Shuffle windows each epoch. Defaults to `True`.
         seed: int. Shuffle (and offset) seed. Defaults to `0`.
         add_bos: bool. Start every text with `[CLS]` (bos). Defaults to `False`.
-        cache: bool. Cache the windows. Defaults to `True`.
+        cache: bool. Cache the windows (fixed windows only; moving ones
+            are cut anew each pass). Defaults to `True`.
         drop_remainder: bool. Drop the last partial batch (static batch
             dimension). Defaults to `False`.
         random_offsets: bool. Move the window boundaries each pass (see

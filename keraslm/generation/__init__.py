@@ -126,20 +126,25 @@ def _compiled_loop(model, total_length, sampler, banned_ids, stop_id):
     def loop(last_logits, cache, start, num_new, settings):
         buffer = tf.zeros([total_length], tf.int32)
 
+        def emit(step, logits, buffer):
+            token = next_id(logits, step, settings)
+            stopped = tf.constant(False) if stop_id is None else tf.equal(token, stop_id)
+            return token, stopped, tf.tensor_scatter_nd_update(buffer, [[step]], [token])
+
         def condition(step, done, *_):
             return tf.logical_and(step < num_new, tf.logical_not(done))
 
-        def body(step, done, logits, cache, buffer):
-            token = next_id(logits, step, settings)
-            stopped = tf.constant(False) if stop_id is None else tf.equal(token, stop_id)
-            buffer = tf.tensor_scatter_nd_update(buffer, [[step]], [token])
-            new_logits, _, cache = model.call_with_cache(
-                tf.reshape(token, [1, 1]), cache, start + step)
-            return step + 1, stopped, new_logits[0, -1], cache, buffer
+        def body(step, done, token, cache, buffer):
+            # Run the previous token, then draw the next: no forward pass is
+            # spent after the last token.
+            logits, _, cache = model.call_with_cache(
+                tf.reshape(token, [1, 1]), cache, start + step - 1)
+            token, stopped, buffer = emit(step, logits[0, -1], buffer)
+            return step + 1, stopped, token, cache, buffer
 
+        token, done, buffer = emit(tf.constant(0), last_logits, buffer)
         step, done, _, _, buffer = tf.while_loop(
-            condition, body, (tf.constant(0), tf.constant(False), last_logits, cache,
-                              buffer))
+            condition, body, (tf.constant(1), done, token, cache, buffer))
         # A stop id ends decoding and is not returned.
         return buffer, tf.where(done, step - 1, step)
 
