@@ -90,6 +90,7 @@ def hyperparameters(config, keys=None):
     keys = keys or ("task", "model", "preset", "model_options", "head_options",
                     "tokenizer", "vocabulary_size", "tokenizer_options", "lowercase", "sequence_length",
                     "optimizer", "optimizer_options", "learning_rate", "weight_decay",
+                    "ema_momentum",
                     "schedule", "warmup_steps", "steps", "epochs", "batch_size",
                     "random_offsets", "eval_stride", "precision", "xla", "seed",
                     "init_from", "label_smoothing")

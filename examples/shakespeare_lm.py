@@ -45,7 +45,7 @@ FULL = dict(
                        dropout=0.1, attention_dropout=0.0,
                        position_encoding="rotary"),
     batch_size=32, learning_rate=2e-3, weight_decay=0.1, schedule="warmup_cosine",
-    optimizer_options=dict(decay_embeddings=True),
+    optimizer_options=dict(decay_embeddings=True), ema_momentum=0.999,
     warmup_steps=140, steps=2800, checkpoint_every=560, xla=True,
     random_offsets=True, eval_stride=64,
 )
@@ -54,7 +54,7 @@ QUICK = dict(
     model_options=dict(num_layers=2, num_heads=2, hidden_dim=64,
                        intermediate_dim=256, max_sequence_length=128,
                        position_encoding="rotary"),
-    sequence_length=128, batch_size=16, steps=150, warmup_steps=20,
+    sequence_length=128, batch_size=16, steps=150, warmup_steps=20, ema_momentum=0.95,
     checkpoint_every=50, xla=False,
 )
 

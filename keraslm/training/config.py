@@ -52,6 +52,7 @@ class TrainConfig:
     learning_rate: float = 1e-3         # peak learning rate
     weight_decay: float = 0.01          # adamw only
     global_clipnorm: float | None = 1.0  # clip gradients to this global norm; None: off
+    ema_momentum: float | None = None   # e.g. 0.999: validate, checkpoint and keep a moving average of the weights; None: off
     schedule: str = "warmup_cosine"     # a name in keraslm.registry.schedules
     warmup_steps: int | None = None     # None: 5% of the steps (warmup schedules)
     epochs: float = 1.0                 # passes over the training data (ignored if `steps` is set)
@@ -116,6 +117,11 @@ class TrainConfig:
             raise bad("learning_rate", "positive")
         if not 0 < self.validation_fraction < 1:
             raise bad("validation_fraction", "in (0, 1)")
+        if self.ema_momentum is not None and (
+                isinstance(self.ema_momentum, bool)
+                or not isinstance(self.ema_momentum, (int, float))
+                or not 0 < self.ema_momentum < 1):
+            raise bad("ema_momentum", "a number in (0, 1), such as 0.999, or None")
         if not 0 <= self.label_smoothing < 1:
             raise bad("label_smoothing", "in [0, 1)")
         for field in ("train", "valid", "test"):

@@ -152,6 +152,15 @@ def _optimizer(config, total_steps):
         options["global_clipnorm"] = config.global_clipnorm
     if config.optimizer == "adamw":
         options["weight_decay"] = config.weight_decay
+    if config.ema_momentum is not None:
+        clash = sorted({"use_ema", "ema_momentum"} & set(config.optimizer_options))
+        if clash:
+            raise ValueError(
+                f"`ema_momentum` and optimizer_options {clash} both set the weight "
+                f"average. Received: ema_momentum={config.ema_momentum!r}, "
+                f"optimizer_options={config.optimizer_options!r}; expected only "
+                f"`ema_momentum`.")
+        options.update(use_ema=True, ema_momentum=config.ema_momentum)
     try:
         return registry.optimizers.build(config.optimizer, **options)
     except (TypeError, ValueError) as error:
@@ -162,6 +171,11 @@ def _optimizer(config, total_steps):
             f"Received: optimizer_options={config.optimizer_options!r}; expected "
             f"arguments of its factory in keraslm.registry.optimizers."
         ) from error
+
+
+def _uses_ema(model):
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    return bool(getattr(optimizer, "use_ema", False))
 
 
 _STRATEGIES = {}
@@ -338,6 +352,9 @@ def _train(config, run_dir, resume):
         cb.StepLog(os.path.join(run_dir, "steps.csv"), start_step=done * interval),
         cb.SafeBackupAndRestore(backup_dir, nan_guard, save_freq="epoch",
                                 delete_checkpoint=False),
+        # With a weight average, validation and the checkpoints below use the
+        # average; the backup above keeps the raw weights, so resume is exact.
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if _uses_ema(model) else []),
         cb.SafeModelCheckpoint(os.path.join(checkpoints, "last.keras"), nan_guard),
         cb.SafeModelCheckpoint(os.path.join(checkpoints, "best.keras"), nan_guard,
                                monitor="val_loss", save_best_only=True,

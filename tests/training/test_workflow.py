@@ -329,3 +329,62 @@ def test_optimizer_options_are_checked(corpus, tmp_path):
     with pytest.raises(ValueError, match="`optimizer_options` must be a dict"):
         keraslm.train(task="lm", train=corpus["lm_train"], optimizer_options="beta_2=0.9",
                       output_dir=str(tmp_path / "other"))
+
+
+def test_weight_average_is_validated_checkpointed_and_kept(corpus, tmp_path):
+    """`ema_momentum=m`: after step 1 the average is the weights w1, after
+    step 2 it is m * w1 + (1 - m) * w2 (Keras' EMA), computed here from two
+    runs without an average that stop after 1 and 2 steps of the same run."""
+    options = dict(task="lm", train=corpus["lm_train"], valid=corpus["lm_valid"],
+                   tokenizer="character", schedule="constant", learning_rate=1e-2,
+                   batch_size=8, sequence_length=32, checkpoint_every=1, verbose=False,
+                   model_options=dict(num_layers=1, num_heads=2, hidden_dim=32,
+                                      intermediate_dim=64))
+    one = keraslm.train(steps=1, output_dir=str(tmp_path / "one"), **options)
+    two = keraslm.train(steps=2, output_dir=str(tmp_path / "two"), **options)
+    momentum = 0.75
+    run_dir = str(tmp_path / "ema")
+    averaged = keraslm.train(steps=2, ema_momentum=momentum, output_dir=run_dir, **options)
+
+    names = [w.path for w in two.model.trainable_weights]
+    w1 = [w.numpy() for w in one.model.trainable_weights]
+    w2 = [w.numpy() for w in two.model.trainable_weights]
+    average = [w.numpy() for w in averaged.model.trainable_weights]
+    assert [w.path for w in averaged.model.trainable_weights] == names
+    moved = 0
+    for name, a, b, got in zip(names, w1, w2, average):
+        np.testing.assert_allclose(got, momentum * a + (1 - momentum) * b, atol=1e-6,
+                                   err_msg=name)
+        moved += not np.allclose(got, b, atol=1e-6)
+    assert moved >= len(names) // 2  # the average is not the last weights
+
+    # The checkpoints hold the average, and so does the validation score.
+    for name in ("last.keras", "best.keras"):
+        saved = keraslm.load_model(os.path.join(run_dir, "checkpoints", name), compile=False)
+        for got, want in zip(saved.trainable_weights, average):
+            np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    with open(os.path.join(run_dir, "history.csv")) as handle:
+        history = list(csv.DictReader(handle))
+    with open(os.path.join(str(tmp_path / "two"), "history.csv")) as handle:
+        raw_history = list(csv.DictReader(handle))
+    assert float(history[-1]["loss"]) == pytest.approx(float(raw_history[-1]["loss"]), abs=1e-5)
+    assert float(history[-1]["val_loss"]) == pytest.approx(
+        averaged.metrics["final"]["loss"], abs=1e-4)
+    assert float(history[-1]["val_loss"]) != pytest.approx(
+        two.metrics["final"]["loss"], abs=1e-4)
+    assert averaged.config.to_dict()["ema_momentum"] == momentum
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, -0.1, True, "0.9"])
+def test_ema_momentum_is_checked(value):
+    from keraslm.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"`ema_momentum` must be a number in \(0, 1\)"):
+        TrainConfig(train="README.md", ema_momentum=value).validate()
+
+
+def test_ema_momentum_and_optimizer_options_do_not_both_set_the_average(corpus, tmp_path):
+    with pytest.raises(ValueError, match=r"both set the weight average.*use_ema"):
+        keraslm.train(task="lm", train=corpus["lm_train"], tokenizer="character",
+                      ema_momentum=0.99, optimizer_options={"use_ema": True},
+                      steps=1, verbose=False, output_dir=str(tmp_path / "run"))
