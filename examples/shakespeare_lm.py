@@ -8,7 +8,7 @@ by ln 2, which does not depend on the tokenizer. Reference: xz, given the
 training plays, compresses the test plays at 2.51 bits per character; the
 target is 2.0 or less after at most 60 minutes of training on 2 CPU cores.
 
-    .venv/bin/python examples/shakespeare_lm.py            # the full run (~56 min on 2 idle cores)
+    .venv/bin/python examples/shakespeare_lm.py            # the full run (~54 min on 2 idle cores)
     .venv/bin/python examples/shakespeare_lm.py --quick    # a smoke run (~1-2 min)
 
 The tokenizer is a lossless SentencePiece BPE (4,096 pieces, no
@@ -35,7 +35,9 @@ TOKENIZER_OPTIONS = dict(model_type="bpe", normalization="identity",
 # ~50 minutes beat wider/deeper models that get fewer steps, learned
 # positions, batch 16 and a higher learning rate. Attention dropout is off
 # (it cost ~25% of a CPU step); the windows move every epoch and the tied
-# embedding is decayed, as in the pilot. Test is scored in sliding windows.
+# embedding is decayed, as in the pilot. The weights are averaged (EMA
+# 0.999), which a second pilot found worth ~0.04 bits/char (examples/README.md).
+# Test is scored in sliding windows.
 FULL = dict(
     tokenizer="sentencepiece", vocabulary_size=4096,
     tokenizer_options=TOKENIZER_OPTIONS, sequence_length=256,
