@@ -353,7 +353,8 @@ def _train(config, run_dir, resume):
         cb.SafeBackupAndRestore(backup_dir, nan_guard, save_freq="epoch",
                                 delete_checkpoint=False),
         # With a weight average, validation and the checkpoints below use the
-        # average; the backup above keeps the raw weights, so resume is exact.
+        # average; the backup above holds the raw weights and the average (an
+        # optimizer variable), so a resumed run goes on from both.
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if _uses_ema(model) else []),
         cb.SafeModelCheckpoint(os.path.join(checkpoints, "last.keras"), nan_guard),
         cb.SafeModelCheckpoint(os.path.join(checkpoints, "best.keras"), nan_guard,
