@@ -168,12 +168,23 @@ def configure_evaluate(parser):
     configure_run_dir(parser)
     parser.add_argument("--data", help="file to evaluate on (default: the run's "
                                        "validation file)")
+    parser.add_argument("--eval-stride", type=int, default=None, metavar="N",
+                        help="lm runs: score in windows every N tokens, the rest "
+                             "context (default: the run's eval_stride)")
 
 
 def run_evaluate(args):
     from keraslm.training.tasks import TASKS
 
     config, model, tokenizer = _load_run(args.run_dir, args.checkpoint)
+    if args.eval_stride is not None:
+        if config.task != "lm":
+            raise ValueError(f"--eval-stride applies to language-model runs (task lm). "
+                             f"Received a run of task {config.task!r}.")
+        if not 1 <= args.eval_stride <= config.sequence_length:
+            raise ValueError(f"--eval-stride must be an integer in [1, sequence_length="
+                             f"{config.sequence_length}]. Received: {args.eval_stride}")
+        config = dataclasses.replace(config, eval_stride=args.eval_stride)
     task = TASKS[config.task](config)
     task.load_assets(args.run_dir)
     path = args.data or config.valid

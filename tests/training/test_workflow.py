@@ -168,7 +168,21 @@ def test_cli_train_evaluate_generate_export(corpus, tmp_path):
     evaluated = subprocess.run(keraslm_command("evaluate", run_dir, "--checkpoint", "best"),
                                capture_output=True, text=True, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert json.loads(evaluated.stdout)["bits_per_character"] > 0
+    disjoint = json.loads(evaluated.stdout)
+    assert disjoint["bits_per_character"] > 0
+    sliding = subprocess.run(keraslm_command("evaluate", run_dir, "--checkpoint", "best",
+                                             "--eval-stride", "8"),
+                             capture_output=True, text=True, timeout=600)
+    assert sliding.returncode == 0, sliding.stderr[-2000:]
+    sliding = json.loads(sliding.stdout)
+    # The same tokens, scored once each, with more context.
+    assert sliding["tokens"] == disjoint["tokens"]
+    assert sliding["bits_per_character"] != pytest.approx(disjoint["bits_per_character"],
+                                                          abs=1e-6)
+    refused = subprocess.run(keraslm_command("evaluate", run_dir, "--eval-stride", "33"),
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1
+    assert "[1, sequence_length=32]. Received: 33" in refused.stderr
 
     generated = subprocess.run(keraslm_command("generate", run_dir, "--prompt", "KING",
                                                "--max-new-tokens", "30"),
