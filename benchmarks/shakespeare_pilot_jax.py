@@ -41,11 +41,13 @@ entries used shorter specs: `V:d:L:steps:lr:dropout`, then
 
    Keys beyond the example's: `ema` (Keras' weight average, 0: off),
    `emastart` (the average copies the weights until that step, then
-   averages), `swa` (1: a uniform average from `emastart`), `ashare` (`heads` or `batch`: one attention-dropout
-   mask shared across heads or across the batch). Its results:
+   averages), `swa` (1: a uniform average from `emastart`), `ashare`
+   (`heads` or `batch`: one attention-dropout mask shared across heads or
+   across the batch). Its results:
    benchmarks/results/pilots/shakespeare_example_jax_h100.jsonl. Run the
-   specs as parallel processes on one GPU (XLA_PYTHON_CLIENT_PREALLOCATE=false);
-   eight of them took about 5 minutes together on an H100.
+   specs as parallel processes on one GPU
+   (XLA_PYTHON_CLIENT_PREALLOCATE=false); eight of them took about 5
+   minutes together on an H100.
 """
 
 import json
@@ -55,6 +57,7 @@ import sys
 import time
 
 import numpy as np
+
 
 def prepare(data_dir, out_dir, *vocabulary_sizes):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -37,8 +37,8 @@ def lm_arguments(corpus, output, *extra):
             "--quiet", "-o", output, *TINY, *extra]
 
 
-# With a weight average (0.99: a third of it after 100 steps still comes from
-# before the kill), the backup must bring back the raw weights and the average.
+# With a weight average (0.99: about a third of it after 100 steps still comes
+# from before the kill), the backup must bring back the raw weights and the average.
 @pytest.mark.parametrize("extra", [[], ["--ema-momentum", "0.99"]], ids=["plain", "ema"])
 def test_resume_after_sigkill_continues_where_it_stopped(corpus, tmp_path, extra):
     reference = str(tmp_path / "reference")
