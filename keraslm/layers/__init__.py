@@ -6,6 +6,7 @@ normalization in float32 under mixed precision.
 """
 
 from keraslm.layers.feed_forward import FeedForward
+from keraslm.layers.hashed_ngram_embedding import HashedNGramEmbedding
 from keraslm.layers.lstm_stack import LSTMStack
 from keraslm.layers.multi_head_attention import MultiHeadAttention
 from keraslm.layers.position_embedding import PositionEmbedding
@@ -22,6 +23,7 @@ from keraslm.layers.transformer_encoder_block import TransformerEncoderBlock
 
 __all__ = [
     "FeedForward",
+    "HashedNGramEmbedding",
     "LSTMStack",
     "MultiHeadAttention",
     "PositionEmbedding",

@@ -1,5 +1,6 @@
 import keras
 
+from keraslm.layers import HashedNGramEmbedding
 from keraslm.layers import TokenEmbedding
 from keraslm.layers import TransformerEncoderBlock
 from keraslm.models import presets
@@ -20,7 +21,8 @@ class TransformerEncoder(BuilderModel):
     token tagging, QA) attach to these hidden states; `token_embedding` is
     exposed for a tied masked-LM output.
 
-    Parameters: `V*d + T*d + 2*d + L*(4*d*d + 4*d + 2*d*f + f + d + 4*d)`.
+    Parameters: `V*d + T*d + 2*d + L*(4*d*d + 4*d + 2*d*f + f + d + 4*d)`,
+    plus `ngram_buckets*d` with hashed n-grams.
 
     Args:
         vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
@@ -30,6 +32,13 @@ class TransformerEncoder(BuilderModel):
             probabilities alone; None (the default) is `dropout`.
         activation: str. Defaults to `"gelu"`.
         normalization: str. `"post"` (BERT) or `"pre"`. Defaults to `"post"`.
+        ngram_buckets: int. `0` (the default) for none; otherwise a
+            `keraslm.layers.HashedNGramEmbedding` with this many rows adds the
+            hashed n-grams ending at each position to its token embedding.
+            With `num_layers=0` and a mean-pooled classification head this is
+            a fastText-style bag of words and word pairs.
+        ngram_order: int. The longest n-gram when `ngram_buckets > 0`.
+            Defaults to `2` (bigrams).
 
     Example:
 
@@ -45,15 +54,23 @@ class TransformerEncoder(BuilderModel):
     config_arguments = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
                         "intermediate_dim", "max_sequence_length", "dropout",
                         "attention_dropout", "activation", "normalization",
-                        "layer_norm_epsilon")
+                        "layer_norm_epsilon", "ngram_buckets", "ngram_order")
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim,
                  intermediate_dim, max_sequence_length, dropout=0.0,
                  attention_dropout=None, activation="gelu",
                  normalization="post",
-                 layer_norm_epsilon=1e-12, dtype=None, **kwargs):
+                 layer_norm_epsilon=1e-12, ngram_buckets=0, ngram_order=2,
+                 dtype=None, **kwargs):
         token_embedding = TokenEmbedding(vocabulary_size, hidden_dim, dtype=dtype,
                                          name="token_embedding")
+        if isinstance(ngram_buckets, bool) or not isinstance(ngram_buckets, int) \
+                or ngram_buckets < 0:
+            raise ValueError("`ngram_buckets` must be an int >= 0 (0 for no n-gram "
+                             f"embedding). Received: ngram_buckets={ngram_buckets!r}")
+        ngrams = HashedNGramEmbedding(
+            vocabulary_size, ngram_buckets, hidden_dim, order=ngram_order,
+            dtype=dtype, name="ngram_embedding") if ngram_buckets else None
         positions = position_layer("learned", max_sequence_length, dtype,
                                    "position_embedding")
         embeddings_norm = keras.layers.LayerNormalization(
@@ -73,12 +90,15 @@ class TransformerEncoder(BuilderModel):
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         mask = padding_mask(token_ids)
         x = embed(token_embedding, positions, token_ids)
+        if ngrams is not None:
+            x = x + ngrams(token_ids)
         x = embeddings_dropout(embeddings_norm(x))
         for block in blocks:
             x = block(x, padding_mask=mask)
         super().__init__(inputs=token_ids, outputs=x, dtype=dtype, **kwargs)
         self.store_arguments(locals())
         self.token_embedding = token_embedding
+        self.ngram_embedding = ngrams
         self.position_embedding = positions
         self.transformer_layers = blocks
 

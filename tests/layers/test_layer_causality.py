@@ -225,6 +225,24 @@ def test_errors_name_the_received_values():
         block(np.zeros((1, 2, 4), "float32"), np.zeros((1, 3, 4), "float32"))
 
 
+@pytest.mark.parametrize("order", [2, 3])
+def test_hashed_ngram_embedding_is_causal_and_ignores_padding(order):
+    layer = layers.HashedNGramEmbedding(VOCABULARY, 97, HIDDEN, order=order)
+    ids = token_ids()
+    reference = numpy(layer(ids))
+    rng = np.random.default_rng(1)
+    for t in range(LENGTH - 1):
+        changed = ids.copy()
+        changed[:, t + 1:] = rng.integers(1, VOCABULARY, size=(2, LENGTH - t - 1))
+        output = numpy(layer(changed))
+        np.testing.assert_array_equal(output[:, : t + 1], reference[:, : t + 1])
+    padded = numpy(layer(np.pad(ids, ((0, 0), (0, 3)))))
+    np.testing.assert_array_equal(padded[:, :LENGTH], reference)
+    assert np.all(padded[:, LENGTH:] == 0)
+    # Every position from `order - 1` on has an n-gram of each order.
+    assert np.all(np.abs(reference[:, order - 1:]).sum(-1) > 0)
+
+
 def test_runs_on_the_requested_backend():
     # Set by test_layers_jax.py so a silently ignored KERAS_BACKEND fails.
     expected = os.environ.get("KERASLM_EXPECTED_BACKEND")

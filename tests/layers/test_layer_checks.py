@@ -31,6 +31,29 @@ def test_token_embedding():
     )
 
 
+@pytest.mark.parametrize("order", [2, 3])
+def test_hashed_ngram_embedding(order):
+    run_layer_test(
+        layers.HashedNGramEmbedding,
+        {"vocabulary_size": 20, "num_buckets": 31, "output_dim": HIDDEN, "order": order},
+        token_ids(),
+        expected_output_shape=(BATCH, LENGTH, HIDDEN),
+        expected_num_trainable_weights=1,
+    )
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(vocabulary_size=46341, num_buckets=10), "at most 46340. Received: vocabulary_size=46341"),
+    (dict(vocabulary_size=20000, num_buckets=200000, order=3),
+     "at most 107374 here. Received: num_buckets=200000, vocabulary_size=20000"),
+    (dict(vocabulary_size=10, num_buckets=10, order=1), "at least 2 .*Received: order=1"),
+    (dict(vocabulary_size=10, num_buckets=0), "num_buckets"),
+])
+def test_hashed_ngram_embedding_refuses_what_int32_cannot_hash(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        layers.HashedNGramEmbedding(output_dim=4, **arguments)
+
+
 @pytest.mark.parametrize("tie_weights", [True, False])
 def test_token_embedding_reverse(tie_weights):
     layer = run_layer_test(

@@ -236,3 +236,43 @@ def test_rotary_embedding_keeps_relative_positions():
         )
 
     np.testing.assert_allclose(score(3, 1), score(10, 8), atol=1e-5)
+
+
+def python_ngram_features(ids, table, vocabulary_size, order):
+    """`HashedNGramEmbedding` by its documented formula, in Python's unbounded
+    integers (no int32), summing numpy rows of `table`."""
+    batch, length = ids.shape
+    out = np.zeros((batch, length, table.shape[1]), "float64")
+    for b in range(batch):
+        for t in range(length):
+            for n in range(2, order + 1):
+                gram = [int(i) for i in ids[b, t - n + 1:t + 1]] if t >= n - 1 else []
+                if not gram or 0 in gram:
+                    continue
+                hashed = 0
+                for token in gram:
+                    hashed = hashed * vocabulary_size + token
+                out[b, t] += table[hashed % table.shape[0]]
+    return out
+
+
+@pytest.mark.parametrize("vocabulary_size,num_buckets,order", [
+    (46340, 1_000_003, 2),  # The largest vocabulary: a*V+b is near 2**31.
+    (20000, 100_000, 3),    # B*V = 2e9, near 2**31, for the third token.
+    (50, 7, 4),             # Fewer buckets than ids: every n-gram collides.
+])
+def test_hashed_ngram_embedding_matches_the_formula_in_python_integers(
+        vocabulary_size, num_buckets, order):
+    layer = layers.HashedNGramEmbedding(vocabulary_size, num_buckets, 4, order=order)
+    rng = np.random.default_rng(0)
+    # Ids near the top of the vocabulary, where an int32 overflow would show.
+    ids = rng.integers(vocabulary_size - 40, vocabulary_size, size=(3, 9)).astype("int32")
+    ids[:, ::4] = rng.integers(1, 40, size=ids[:, ::4].shape)
+    ids[1, 6:] = 0   # Right padding.
+    ids[2, 3] = 0    # A padding id inside the text breaks the n-grams across it.
+    layer.build(ids.shape)
+    table = rng.normal(size=(num_buckets, 4)).astype("float32")
+    layer.embeddings.assign(table)
+    expected = python_ngram_features(ids, table.astype("float64"), vocabulary_size, order)
+    np.testing.assert_allclose(_np(layer(ids)), expected, atol=1e-5)
+    assert np.all(_np(layer(ids))[:, 0] == 0)  # Nothing ends at position 0.

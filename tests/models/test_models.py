@@ -195,3 +195,24 @@ def test_mixed_precision_and_xla_train_step(policy):
     assert np.isfinite(logits.astype("float32")).all()
     history = model.fit(ids[:, :-1], ids[:, 1:], epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_transformer_encoder_with_hashed_bigrams(tmp_path):
+    plain = BUILDERS["transformer_encoder"](vocabulary_size=257, **SMALL)
+    model = BUILDERS["transformer_encoder"](vocabulary_size=257, ngram_buckets=1000,
+                                            **SMALL)
+    assert model.count_params() == plain.count_params() + 1000 * SMALL["hidden_dim"]
+    ids = shakespeare_ids(20).reshape(2, 10)
+    padded = np.pad(ids, ((0, 0), (0, 5)))
+    np.testing.assert_allclose(np.asarray(model(padded))[:, :10], np.asarray(model(ids)),
+                               atol=1e-5)
+    model.save(tmp_path / "ngram.keras")
+    restored = keraslm.load_model(tmp_path / "ngram.keras")
+    assert restored.get_config()["ngram_buckets"] == 1000
+    np.testing.assert_array_equal(np.asarray(restored(ids)), np.asarray(model(ids)))
+    # With no Transformer layer: token, bigram and position tables + a layer norm.
+    bag = BUILDERS["transformer_encoder"](vocabulary_size=257, ngram_buckets=1000,
+                                          **dict(SMALL, num_layers=0))
+    assert bag.count_params() == (257 + 1000 + 64) * 32 + 2 * 32
+    with pytest.raises(ValueError, match="Received: ngram_buckets=-1"):
+        BUILDERS["transformer_encoder"](vocabulary_size=257, ngram_buckets=-1, **SMALL)
