@@ -14,6 +14,7 @@ import os
 TASKS = ("lm", "mlm", "classify", "tag", "qa", "translate")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
+PATH_FIELDS = ("train", "valid", "test", "output_dir", "init_from")
 
 DEFAULT_MODEL = {
     "lm": "transformer_lm",
@@ -69,6 +70,13 @@ class TrainConfig:
     init_from: str | None = None        # a run directory whose backbone and tokenizer start this run
     max_answer_length: int = 30         # qa: longest answer span in tokens
     verbose: bool = True                # progress lines on stdout
+
+    def __post_init__(self):
+        # pathlib paths are welcome; config.json stores them as strings.
+        for field in PATH_FIELDS:
+            value = getattr(self, field)
+            if isinstance(value, os.PathLike):
+                setattr(self, field, os.fspath(value))
 
     def validate(self):
         """Raises ValueError naming the first bad field, its value and what is expected."""

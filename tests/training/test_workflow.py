@@ -337,6 +337,16 @@ def test_eval_stride_is_checked():
         TrainConfig(train="README.md", sequence_length=32, eval_stride=64).validate()
 
 
+def test_pathlib_paths_are_accepted_and_stored_as_strings(tmp_path):
+    import pathlib
+
+    from keraslm.training.config import TrainConfig
+
+    config = TrainConfig(train=pathlib.Path("README.md"), output_dir=tmp_path / "run")
+    assert config.validate().train == "README.md"
+    assert json.loads(json.dumps(config.to_dict()))["output_dir"] == str(tmp_path / "run")
+
+
 def test_optimizer_options_are_checked(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"The optimizer 'sgd' refused its options.*"
                                          r"decay_embeddings"):

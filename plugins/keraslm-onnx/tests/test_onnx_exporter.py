@@ -36,6 +36,13 @@ def keraslm_transformer_lm(vocabulary_size=64):
         intermediate_dim=32, max_sequence_length=64, activation="gelu")
 
 
+def keraslm_bigram_bag(vocabulary_size=64):
+    # Hashed bigrams: int32 multiply and floor-mod, then a gather.
+    return keraslm.models.transformer_encoder(
+        vocabulary_size=vocabulary_size, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=64, ngram_buckets=101)
+
+
 def test_entry_point_is_installed():
     [entry_point] = [ep for ep in importlib.metadata.entry_points(group="keraslm")
                      if ep.name == "onnx"]
@@ -46,7 +53,8 @@ def test_entry_point_is_installed():
     assert component.metadata == {"file_extension": ".onnx"}
 
 
-@pytest.mark.parametrize("build", [causal_transformer, lstm_lm, keraslm_transformer_lm])
+@pytest.mark.parametrize("build", [causal_transformer, lstm_lm, keraslm_transformer_lm,
+                                   keraslm_bigram_bag])
 def test_onnx_matches_keras_in_onnxruntime(tmp_path, build):
     model = build()
     path = tmp_path / "model.onnx"
