@@ -15,7 +15,7 @@ import types
 MODEL_FLAGS = {
     "num_layers": int, "num_heads": int, "hidden_dim": int,
     "intermediate_dim": int, "max_sequence_length": int, "dropout": float,
-    "attention_dropout": float, "units": int,
+    "attention_dropout": float, "units": int, "ngram_buckets": int, "ngram_order": int,
 }
 SHORT = {"output_dir": ["-o", "--output-dir"]}
 

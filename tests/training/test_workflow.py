@@ -310,6 +310,9 @@ def test_window_options_from_the_command_line(corpus, tmp_path):
     config = config_from_args(args)
     assert config.random_offsets is False and config.eval_stride == 8 and config.xla
     assert config.optimizer_options == {"decay_embeddings": True}
+    ngrams = config_from_args(parser.parse_args(base + ["--ngram-buckets", "500",
+                                                        "--ngram-order", "3"]))
+    assert ngrams.model_options == {"ngram_buckets": 500, "ngram_order": 3}
 
     options = dict(config.to_dict(), steps=4, checkpoint_every=4, batch_size=8,
                    tokenizer="character", valid=corpus["lm_valid"], verbose=False,
