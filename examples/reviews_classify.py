@@ -9,7 +9,11 @@ Three models on `reviews/train.csv` (4,000 Amazon Fine Food reviews labelled
 3. `transformer_mlm`: the same Transformer, first pretrained as a masked
    language model on the training reviews' texts (`task="mlm"`), then
    fine-tuned with `init_from=` that run (same tokenizer and backbone, a new
-   classification head).
+   classification head);
+4. `ngram_bag`: a fastText-style bag of words and word pairs: words (the
+   `word` tokenizer) plus hashed bigrams (`ngram_buckets`, a
+   `keraslm.layers.HashedNGramEmbedding`), mean-pooled by a
+   `transformer_encoder` with `num_layers=0`, then a linear classifier.
 
 Reference: TF-IDF (1-2 grams) + logistic regression reaches 80.4% test
 accuracy (`../shared/tools/reference_baselines.py`; recomputed here when
@@ -40,6 +44,13 @@ FULL = {
                 learning_rate=1e-3, schedule="warmup_cosine", steps=600,
                 checkpoint_every=200),
     "transformer_mlm": dict(CLASSIFY, learning_rate=2e-4, epochs=3),
+    "ngram_bag": dict(CLASSIFY, tokenizer="word", vocabulary_size=20000,
+                      sequence_length=256, model="transformer_encoder", preset=None,
+                      model_options=dict(num_layers=0, num_heads=1, hidden_dim=64,
+                                         intermediate_dim=64, max_sequence_length=256,
+                                         ngram_buckets=200_000),
+                      head_options=dict(pooling="mean", dropout=0.0),
+                      learning_rate=3e-3, epochs=6),
 }
 QUICK_SIZES = dict(preset=None, model_options=dict(
     num_layers=1, num_heads=2, hidden_dim=32, intermediate_dim=64,
@@ -53,6 +64,11 @@ QUICK = {
                 steps=10, checkpoint_every=10),
     "transformer_mlm": dict(FULL["transformer_mlm"], sequence_length=64, steps=30,
                             checkpoint_every=15),
+    "ngram_bag": dict(FULL["ngram_bag"], vocabulary_size=2000, sequence_length=64,
+                      model_options=dict(FULL["ngram_bag"]["model_options"],
+                                         hidden_dim=16, max_sequence_length=64,
+                                         ngram_buckets=5000),
+                      steps=10, checkpoint_every=10),
 }
 
 
@@ -90,9 +106,9 @@ def majority_class(train_path, test_path):
 
 def main():
     arguments = _common.parser(NAME, __doc__.splitlines()[0])
-    arguments.add_argument("--only", nargs="+", choices=("lstm", "transformer",
-                                                         "transformer_mlm"),
-                           default=("lstm", "transformer", "transformer_mlm"),
+    models_in_order = ("lstm", "transformer", "transformer_mlm", "ngram_bag")
+    arguments.add_argument("--only", nargs="+", choices=models_in_order,
+                           default=models_in_order,
                            help="which models to train")
     args = arguments.parse_args()
 
