@@ -68,6 +68,9 @@ class TransformerEncoder(BuilderModel):
                 or ngram_buckets < 0:
             raise ValueError("`ngram_buckets` must be an int >= 0 (0 for no n-gram "
                              f"embedding). Received: ngram_buckets={ngram_buckets!r}")
+        if not ngram_buckets and ngram_order != 2:
+            raise ValueError("`ngram_order` only applies with `ngram_buckets` > 0. "
+                             f"Received: ngram_order={ngram_order!r}, ngram_buckets=0")
         ngrams = HashedNGramEmbedding(
             vocabulary_size, ngram_buckets, hidden_dim, order=ngram_order,
             dtype=dtype, name="ngram_embedding") if ngram_buckets else None

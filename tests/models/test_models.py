@@ -216,3 +216,5 @@ def test_transformer_encoder_with_hashed_bigrams(tmp_path):
     assert bag.count_params() == (257 + 1000 + 64) * 32 + 2 * 32
     with pytest.raises(ValueError, match="Received: ngram_buckets=-1"):
         BUILDERS["transformer_encoder"](vocabulary_size=257, ngram_buckets=-1, **SMALL)
+    with pytest.raises(ValueError, match="only applies with `ngram_buckets` > 0"):
+        BUILDERS["transformer_encoder"](vocabulary_size=257, ngram_order=3, **SMALL)
