@@ -5,13 +5,18 @@ Measures, in one process on the TensorFlow backend (float32):
 1. the machine's peak: a large float32 matmul (`tf.matmul`, 2048x2048 by
    default), in GFLOP/s, measured in the same run between the model timings;
 2. tokens/s of one training step (`train_on_batch`, AdamW, sparse
-   cross-entropy from logits) with XLA on and off for
+   cross-entropy from logits) in three XLA modes, both models in each: `on`
+   (`jit_compile=True`, the whole step in XLA), `off` (`jit_compile=False`,
+   which is also what Keras picks by default on a CPU-only machine) and
+   `fusible` (keraslm's `xla="fusible"`: XLA fuses the element-wise ops,
+   TensorFlow's oneDNN kernels run the matmuls), for
    `keraslm.models.transformer_lm` and for `keras_hub.models.GPT2CausalLM`
    (`GPT2Backbone` + tied head, `preprocessor=None`) of the same shape
    (default: vocabulary 8192, sequence 256, hidden 256, 4 layers, 4 heads,
    intermediate 1024, batch 16, dropout 0), the ratio ours / keras-hub and
    the MFU: `(6 N + 12 L d T)` FLOPs per token (N = parameter count, nanoGPT
-   / PaLM estimate) times tokens/s over the measured matmul peak;
+   / PaLM estimate) times tokens/s over the measured matmul peak; then
+   keraslm in its fastest mode against keras-hub in each of its modes;
 3. the LSTM LM baseline: `keraslm.models.lstm_lm` against the plain Keras
    `Embedding -> LSTM -> Dense` of the same shape (XLA on);
 4. cached greedy generation tokens/s (batch 1, 16-token prompt, 128 new
@@ -35,6 +40,7 @@ write elsewhere, e.g. for `--quick` runs).
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -44,6 +50,8 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keraslm  # noqa: E402  (before TensorFlow loads: the "fusible" mode's flags)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -65,7 +73,9 @@ def parse_arguments(argv=None):
                         help="interleaved repetitions per comparison")
     parser.add_argument("--steps", type=int, default=2,
                         help="training steps per repetition")
-    parser.add_argument("--xla", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--xla", choices=("all", "both", "on", "off", "fusible"),
+                        default="all",
+                        help="modes to measure; all: on, off and fusible; both: on and off")
     parser.add_argument("--prompt-length", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--no-lstm", action="store_true")
@@ -180,7 +190,7 @@ def build_models(arguments):
     return ours, peer, backbone
 
 
-def train_step_functions(arguments, ours, peer, jit_compile):
+def train_step_functions(arguments, ours, peer, mode):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -198,7 +208,7 @@ def train_step_functions(arguments, ours, peer, jit_compile):
         model.compile(
             optimizer=keras.optimizers.AdamW(1e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=jit_compile)
+            jit_compile=mode == "on")
     return {
         "keraslm": lambda: ours.train_on_batch(token_ids, labels),
         "keras_hub": lambda: peer.train_on_batch(peer_inputs, labels),
@@ -212,19 +222,26 @@ def measure_training(arguments, results):
     tokens = arguments.batch_size * T
     results["parameters"] = {"keraslm": n_ours, "keras_hub": n_peer}
     peak_call, peak_flops = matmul_peak(arguments.matmul_size)
-    settings = {"both": (True, False), "on": (True,), "off": (False,)}[arguments.xla]
+    modes = {"all": ("on", "off", "fusible"), "both": ("on", "off")}.get(
+        arguments.xla, (arguments.xla,))
     peak_seconds = []
-    for jit_compile in settings:
-        functions = train_step_functions(arguments, ours, peer, jit_compile)
-        for function in functions.values():  # compile + warm up
-            function()
-            function()
-        functions["matmul"] = peak_call
-        seconds = interleaved(functions, arguments.repeats, arguments.steps)
+    for mode in modes:
+        functions = train_step_functions(arguments, ours, peer, mode)
+        # The train functions are instantiated (clustered) on their first
+        # call, so "fusible" needs the whole measurement inside the context.
+        with (keraslm.training.fusible_xla() if mode == "fusible"
+              else contextlib.nullcontext()):
+            for function in functions.values():  # compile + warm up
+                function()
+                function()
+            functions["matmul"] = peak_call
+            seconds = interleaved(functions, arguments.repeats, arguments.steps)
         peak_seconds += seconds["matmul"]["wall"]
-        key = "xla_on" if jit_compile else "xla_off"
+        key = f"xla_{mode}"
         results["training"][key] = summarize(seconds, "keraslm", "keras_hub",
                                              tokens)
+        results["training"][key]["matmul_gflops"] = (
+            peak_flops / median(seconds["matmul"]["wall"]) / 1e9)
         print(key, {name: round(results["training"][key][name]["per_second"])
                     for name in ("keraslm", "keras_hub")}, flush=True)
     peak = peak_flops / median(peak_seconds) / 1e9
@@ -232,7 +249,7 @@ def measure_training(arguments, results):
     results["matmul_peak_gflops"] = peak
     results["matmul_peak_gflops_best"] = peak_best
     results["matmul_size"] = arguments.matmul_size
-    for key, entry in results["training"].items():
+    for entry in results["training"].values():
         for name, n in (("keraslm", n_ours), ("keras_hub", n_peer)):
             flops_per_token = 6 * n + 12 * L * d * T
             entry[name]["flops_per_token"] = flops_per_token
@@ -240,9 +257,19 @@ def measure_training(arguments, results):
                                   / (peak * 1e9))
             entry[name]["mfu_best"] = (entry[name]["per_second_best"]
                                        * flops_per_token / (peak_best * 1e9))
-    if "xla_on" in results["training"]:
-        results["train_tokens_per_second"] = (
-            results["training"]["xla_on"]["keraslm"]["per_second"])
+    training = results["training"]
+    fastest = max(training, key=lambda key: training[key]["keraslm"]["per_second"])
+    results["train_tokens_per_second"] = training[fastest]["keraslm"]["per_second"]
+    # Our fastest mode against the peer in each mode. Different rotations,
+    # so only medians compare (no pairs); each rotation's matmul median is
+    # kept beside it to show whether the machine's speed moved in between.
+    results["fastest_versus_peer_modes"] = {
+        "keraslm_mode": fastest,
+        "keraslm_per_second": training[fastest]["keraslm"]["per_second"],
+        "ratios": {key: training[fastest]["keraslm"]["per_second"]
+                   / entry["keras_hub"]["per_second"]
+                   for key, entry in training.items()},
+    }
     return ours, peer
 
 
@@ -378,19 +405,36 @@ def write_markdown(path, arguments, results, command):
         "",
         "| XLA | keraslm tokens/s | keras-hub tokens/s | ratio (medians) "
         "| ratio (paired) | ratio (CPU time) | keraslm MFU (best) "
-        "| keras-hub MFU (best) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| keras-hub MFU (best) | matmul GFLOP/s in this rotation |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, entry in results["training"].items():
         ours, peer = entry["keraslm"], entry["keras_hub"]
         lines.append(
-            f"| {'on' if key == 'xla_on' else 'off'} "
+            f"| {key.removeprefix('xla_')} "
             f"| {ours['per_second']:,.0f} (best {ours['per_second_best']:,.0f}) "
             f"| {peer['per_second']:,.0f} (best {peer['per_second_best']:,.0f}) "
             f"| {entry['ratio']:.2f}x | {entry['paired_ratio']:.2f}x "
             f"| {entry['cpu_ratio']:.2f}x "
             f"| {ours['mfu']:.0%} ({ours['mfu_best']:.0%}) "
-            f"| {peer['mfu']:.0%} ({peer['mfu_best']:.0%}) |")
+            f"| {peer['mfu']:.0%} ({peer['mfu_best']:.0%}) "
+            f"| {entry['matmul_gflops']:.0f} |")
+    versus = results["fastest_versus_peer_modes"]
+    if len(versus["ratios"]) > 1:
+        lines += [
+            "",
+            f"keraslm in its fastest mode ({versus['keraslm_mode'].removeprefix('xla_')}, "
+            f"{versus['keraslm_per_second']:,.0f} tokens/s) against keras-hub in "
+            "each mode (medians of different rotations; `off` is what Keras "
+            "picks on a CPU-only machine when `jit_compile` is left at \"auto\"):",
+            "",
+            "| keras-hub mode | keras-hub tokens/s | keraslm / keras-hub |",
+            "|---|---:|---:|",
+        ]
+        for key, ratio in versus["ratios"].items():
+            lines.append(f"| {key.removeprefix('xla_')} "
+                         f"| {results['training'][key]['keras_hub']['per_second']:,.0f} "
+                         f"| {ratio:.2f}x |")
     if "lstm" in results:
         lstm = results["lstm"]
         lines += [

@@ -16,9 +16,15 @@ loss = keraslm.registry.losses.build("masked_sparse_categorical_crossentropy")
 
 import importlib
 
-from keraslm import registry
-from keraslm.hookspecs import hookimpl
-from keraslm.plugins import get_plugin_manager, list_plugins, load_plugins
+from keraslm import _xla_flags
+
+# Before anything imports TensorFlow: lets `xla="fusible"` training run
+# (inert until a training run turns auto-clustering on; see _xla_flags).
+_xla_flags.prepare()
+
+from keraslm import registry  # noqa: E402
+from keraslm.hookspecs import hookimpl  # noqa: E402
+from keraslm.plugins import get_plugin_manager, list_plugins, load_plugins  # noqa: E402
 
 __version__ = "0.1.0"
 

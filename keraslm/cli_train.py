@@ -57,7 +57,16 @@ def configure_train(parser):
             continue
         flags = SHORT.get(field.name, [f"--{field.name.replace('_', '-')}"])
         kind = _flag_type(field)
-        if kind is bool:
+        if field.name == "xla":
+            parser.add_argument("--xla", dest="xla", nargs="?", const=True,
+                                default=None, type=_xla_flag, metavar="MODE",
+                                help="XLA for the train step: --xla or --xla on (the "
+                                "whole step), --xla fusible (element-wise ops in XLA, "
+                                "matmuls on oneDNN: fastest on CPU), --xla off "
+                                "(default: off)")
+            parser.add_argument("--no-xla", dest="xla", action="store_const",
+                                const=False, help="same as --xla off")
+        elif kind is bool:
             parser.add_argument(*flags, dest=field.name,
                                 action=argparse.BooleanOptionalAction,
                                 default=None, help=(comments.get(field.name) or "")
@@ -80,6 +89,16 @@ def configure_train(parser):
                         metavar="KEY=VALUE",
                         help="tokenizer training option, e.g. model_type=bpe")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _xla_flag(text):
+    from keraslm.training.xla import xla_mode
+
+    try:
+        return {"on": True, "off": False}.get(xla_mode(text), "fusible")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"--xla takes on, off or fusible. Received: {text!r}") from error
 
 
 def _parse_value(text):

@@ -14,5 +14,6 @@ result.metrics["test"]["accuracy"]
 
 from keraslm.training.config import TrainConfig
 from keraslm.training.run import TrainingError, TrainResult, train
+from keraslm.training.xla import fusible_xla
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingError", "train"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingError", "fusible_xla", "train"]

@@ -62,7 +62,7 @@ class TrainConfig:
     random_offsets: bool = True         # lm: move the window boundaries every epoch (--no-random-offsets: fixed windows)
     eval_stride: int | None = None      # lm: evaluate windows every N tokens, the rest context; None: sequence_length
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
-    xla: bool = False                   # jit_compile the train step
+    xla: bool | str = False             # "off"/False | "on"/True: XLA compiles the whole step | "fusible": XLA fuses the element-wise ops, matmuls stay oneDNN (fastest on CPU)
     strategy: str | None = None         # None | mirrored (tf.distribute, all local devices)
     seed: int = 0                       # data order, masking, initialization
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
@@ -93,6 +93,9 @@ class TrainConfig:
                              "Received: train=''")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {PRECISIONS}")
+        from keraslm.training.xla import xla_mode
+
+        xla_mode(self.xla)
         if self.strategy == "multi_worker":
             raise ValueError(
                 "`strategy='multi_worker'` is not supported: Keras 3's model.fit "

@@ -1,5 +1,6 @@
 """`keraslm.train`: the training workflow behind `keraslm train`."""
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -9,6 +10,7 @@ import os
 import shutil
 
 from keraslm.training.config import TrainConfig
+from keraslm.training.xla import check_fusible_available, fusible_xla, xla_mode
 
 
 class TrainingError(RuntimeError):
@@ -257,13 +259,17 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
         elif options:
             config = dataclasses.replace(config, **options)
     config.validate()
+    mode = xla_mode(config.xla)
+    if mode == "fusible":
+        check_fusible_available()  # before the run directory is made
     run_dir = _run_dir(config, resume)
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        return _train(config, run_dir, resume)
+        with fusible_xla() if mode == "fusible" else contextlib.nullcontext():
+            return _train(config, run_dir, resume)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -312,7 +318,7 @@ def _train(config, run_dir, resume):
     with _strategy(config).scope():
         model, backbone_layer = _build_model(config, task, tokenizer)
         model.compile(optimizer=_optimizer(config, total_steps), loss=task.loss(),
-                      jit_compile=config.xla)
+                      jit_compile=xla_mode(config.xla) == "on")
 
     info = {
         "keraslm_version": keraslm.__version__,
