@@ -27,8 +27,9 @@ CPU_GLOBAL_JIT = "--tf_xla_cpu_global_jit"
 OPS_TO_CLUSTER = "--tf_xla_ops_to_cluster"
 FUSIBLE_FLAGS = (CPU_GLOBAL_JIT, f"{OPS_TO_CLUSTER}=FUSIBLE")
 
-# What `prepare()` found or did, for `fusible_xla()`'s error message.
-state = {"added": (), "reason": "prepare() has not run"}
+# Why `prepare()` added nothing ("" when it ran normally), for the error
+# message of `fusible_xla()`.
+state = {"reason": "prepare() has not run"}
 
 
 def _has_flag(flags, name):
@@ -43,17 +44,17 @@ def prepare(environ=os.environ, modules=sys.modules):
     them).
     """
     if environ.get("KERASLM_TF_XLA_FLAGS", "1").strip().lower() in ("0", "false", "no"):
-        state.update(added=(), reason="KERASLM_TF_XLA_FLAGS=0 was set")
+        state["reason"] = "KERASLM_TF_XLA_FLAGS=0 was set"
         return ()
     if "tensorflow" in modules:
-        state.update(added=(), reason="tensorflow was imported before keraslm")
+        state["reason"] = "tensorflow was imported before keraslm"
         return ()
     flags = environ.get("TF_XLA_FLAGS", "")
     added = tuple(flag for flag in FUSIBLE_FLAGS
                   if not _has_flag(flags, flag.split("=")[0]))
     if added:
         environ["TF_XLA_FLAGS"] = " ".join([flags, *added]).strip()
-    state.update(added=added, reason="")
+    state["reason"] = ""
     return added
 
 
