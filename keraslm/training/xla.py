@@ -24,11 +24,8 @@ with keraslm.training.fusible_xla():
 
 import contextlib
 
-MODES = ("off", "on", "fusible")
-
-
 def xla_mode(value):
-    """`False`/`"off"`, `True`/`"on"` or `"fusible"` -> one of `MODES`.
+    """`False`/`"off"`, `True`/`"on"` or `"fusible"` -> "off", "on" or "fusible".
 
     Raises ValueError for anything else, naming the value.
     """

@@ -51,7 +51,7 @@ def test_fusible_compiles_the_elementwise_ops_and_leaves_the_matmuls_to_tensorfl
     dump = tmp_path / "dump"
     dump.mkdir()
     result = run_python(f"""
-        import glob
+        import glob, json
         import keraslm, keras, numpy as np
         model = keraslm.models.transformer_lm(vocabulary_size=64, max_sequence_length=16,
                                               **{MODEL!r})
@@ -63,7 +63,8 @@ def test_fusible_compiles_the_elementwise_ops_and_leaves_the_matmuls_to_tensorfl
         inside = set(glob.glob("{dump}/*"))
         # Outside the context auto-clustering is off again.
         keras.ops.convert_to_numpy(model.predict_on_batch(ids))
-        print("AFTER", sorted(set(glob.glob("{dump}/mark_for_compilation*")) - inside))
+        print("AFTER", json.dumps(sorted(set(glob.glob("{dump}/mark_for_compilation*"))
+                                         - inside)))
         """, TF_XLA_FLAGS="--tf_xla_clustering_debug", TF_DUMP_GRAPH_PREFIX=str(dump))
     assert result.returncode == 0, result.stderr[-3000:]
     annotated = glob.glob(str(dump / "mark_for_compilation_annotated*.pbtxt"))
@@ -80,7 +81,7 @@ def test_fusible_compiles_the_elementwise_ops_and_leaves_the_matmuls_to_tensorfl
     assert not inside & matmuls, inside & matmuls
     assert "MatMul" in outside
     after = result.stdout.split("AFTER", 1)[1]
-    new_files = eval(after.strip())  # a printed list of paths
+    new_files = json.loads(after)
     assert all(not any(cluster for _, cluster in clustered_ops(path))
                for path in new_files if "annotated" in path), new_files
 
