@@ -30,7 +30,8 @@ __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = (
     "layers", "models", "heads", "testing", "exporting", "plugins", "cli",
-    "builtins", "text", "data", "training", "generation",
+    "builtins", "text", "data", "training", "generation", "losses", "metrics",
+    "optimizers",
 )
 
 __all__ = [

@@ -3,6 +3,106 @@
 import keras
 from keras import ops
 
+_TF_KERNELS = {}
+
+
+def _tf_kernels():
+    """XLA-compiled forward and backward of the sparse cross-entropy (TF).
+
+    Built on first use so that importing this module never loads TensorFlow.
+    """
+    if _TF_KERNELS:
+        return _TF_KERNELS
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True, autograph=False)
+    def forward(logits, labels, label_smoothing):
+        x = tf.cast(logits, tf.float32)
+        top = tf.stop_gradient(tf.reduce_max(x, axis=-1, keepdims=True))
+        lse = tf.math.log(tf.reduce_sum(tf.exp(x - top), axis=-1, keepdims=True)) + top
+        picked = tf.gather(x, labels[..., None], batch_dims=labels.shape.rank)[..., 0]
+        nll = lse[..., 0] - picked
+        smooth = lse[..., 0] - tf.reduce_mean(x, axis=-1)
+        return (1.0 - label_smoothing) * nll + label_smoothing * smooth, lse
+
+    @tf.function(jit_compile=True, autograph=False)
+    def backward(logits, labels, label_smoothing, lse, upstream):
+        x = tf.cast(logits, tf.float32)
+        depth = tf.shape(x)[-1]
+        target = (1.0 - label_smoothing) * tf.one_hot(labels, depth) + (
+            label_smoothing / tf.cast(depth, tf.float32))
+        grad = (tf.exp(x - lse) - target) * upstream[..., None]
+        return tf.cast(grad, logits.dtype)
+
+    @tf.custom_gradient
+    def nll(logits, labels, label_smoothing):
+        value, lse = forward(logits, labels, label_smoothing)
+
+        def grad(upstream):
+            return backward(logits, labels, label_smoothing, lse, upstream), None, None
+
+        return value, grad
+
+    _TF_KERNELS.update(nll=nll, tf=tf)
+    return _TF_KERNELS
+
+
+def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
+    """Per-position cross-entropy of integer `labels` under `logits`, float32.
+
+    `-log softmax(logits)[label]`, mixed with the uniform target when
+    `label_smoothing > 0`: `(1 - e) * nll + e * (logsumexp - mean(logits))`.
+    Labels must lie in `[0, vocabulary_size)`; map ignored labels to 0 first
+    and zero their losses afterwards (their gradient is then zero too).
+
+    On TensorFlow the forward and backward passes are each one XLA-compiled
+    kernel with a hand-written gradient, `softmax - target`, so the full
+    `(batch, length, vocabulary)` log-probabilities are never stored; this is
+    about 2x faster than `tf.nn.sparse_softmax_cross_entropy_with_logits` and
+    4x faster than `log_softmax` + gather on a CPU (see
+    `benchmarks/train_throughput.py`). Labels outside the vocabulary raise an
+    error, except inside a `jit_compile=True` function, where TensorFlow
+    drops the check (as it does for `tf.gather`). Other backends compute the
+    same formula with `keras.ops`.
+
+    Args:
+        labels: int tensor `(...,)`.
+        logits: float tensor `(..., vocabulary_size)`, any float dtype.
+        label_smoothing: float in `[0, 1)`.
+
+    Returns:
+        float32 tensor of shape `labels.shape`.
+
+    Example:
+
+    ```python
+    logits = np.random.randn(2, 5, 100).astype("float32")
+    labels = np.random.randint(0, 100, (2, 5))
+    keraslm.losses.sparse_crossentropy_from_logits(labels, logits)  # (2, 5)
+    ```
+    """
+    if keras.backend.backend() != "tensorflow":
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        nll = -ops.squeeze(
+            ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1), -1)
+        if label_smoothing:
+            nll = ((1.0 - label_smoothing) * nll
+                   - label_smoothing * ops.mean(log_probs, axis=-1))
+        return nll
+    kernels = _tf_kernels()
+    tf = kernels["tf"]
+    labels = tf.cast(labels, tf.int32)
+    depth = tf.shape(logits)[-1]
+    checks = [tf.debugging.assert_non_negative(
+                  labels, message="Labels must be >= 0 (ignored labels excepted)"),
+              tf.debugging.assert_less(
+                  labels, depth,
+                  message="Labels must be smaller than the number of classes "
+                          "(the last dimension of the logits)")]
+    with tf.control_dependencies(checks):
+        labels = tf.identity(labels)
+    return kernels["nll"](logits, labels, tf.constant(float(label_smoothing)))
+
 
 def _log_probs(y_true, y_pred, from_logits, ignore_class):
     """`(log_probs, log_prob_of_label, valid)` in float32.
@@ -72,12 +172,24 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        log_probs, label_log_prob, valid = _log_probs(
-            y_true, y_pred, self.from_logits, self.ignore_class)
-        nll = -label_log_prob
-        if self.label_smoothing:
-            smooth = -ops.mean(log_probs, axis=-1)
-            nll = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
+        if self.from_logits:
+            y_true = ops.cast(y_true, "int32")
+            if len(y_true.shape) == len(y_pred.shape):
+                y_true = ops.squeeze(y_true, axis=-1)
+            valid = None
+            labels = y_true
+            if self.ignore_class is not None:
+                valid = ops.not_equal(y_true, self.ignore_class)
+                labels = ops.where(valid, y_true, ops.zeros_like(y_true))
+            nll = sparse_crossentropy_from_logits(labels, y_pred,
+                                                  self.label_smoothing)
+        else:
+            log_probs, label_log_prob, valid = _log_probs(
+                y_true, y_pred, self.from_logits, self.ignore_class)
+            nll = -label_log_prob
+            if self.label_smoothing:
+                smooth = -ops.mean(log_probs, axis=-1)
+                nll = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
         if valid is not None:
             nll = ops.where(valid, nll, ops.zeros_like(nll))
             keras.src.backend.set_keras_mask(nll, valid)
