@@ -4,8 +4,13 @@ Measures, in one process on the TensorFlow backend (float32):
 
 1. the machine's peak: a large float32 matmul (`tf.matmul`, 2048x2048 by
    default), in GFLOP/s, measured in the same run between the model timings;
-2. tokens/s of one training step (`train_on_batch`, AdamW, sparse
-   cross-entropy from logits) in three XLA modes, both models in each: `on`
+2. tokens/s of one training step (`train_on_batch`, AdamW, each library's
+   own sparse cross-entropy from logits: keraslm's
+   `masked_sparse_categorical_crossentropy`, which `keraslm.train` uses for
+   language models, and for keras-hub `keras.losses.SparseCategoricalCrossentropy`,
+   which `GPT2CausalLM.compile` uses by default; a third series runs the
+   keras-hub model with keraslm's loss, so the model-only ratio is there too)
+   in three XLA modes, both models in each: `on`
    (`jit_compile=True`, the whole step in XLA), `off` (`jit_compile=False`,
    which is also what Keras picks by default on a CPU-only machine) and
    `fusible` (keraslm's `xla="fusible"`: XLA fuses the element-wise ops,
@@ -18,8 +23,11 @@ Measures, in one process on the TensorFlow backend (float32):
    / PaLM estimate) times tokens/s over the measured matmul peak; then
    keraslm in its fastest mode against keras-hub in each of its modes;
 3. the LSTM LM baseline: `keraslm.models.lstm_lm` against the plain Keras
-   `Embedding -> LSTM -> Dense` of the same shape (XLA on);
-4. cached greedy generation tokens/s (batch 1, 16-token prompt, 128 new
+   `Embedding -> LSTM -> Dense` of the same shape (XLA on; the same three
+   series: each with its own loss, and Keras' model with keraslm's loss);
+4. the loss alone: forward and backward of each cross-entropy on logits of
+   the training shape (batch, sequence, vocabulary), not compiled as a whole;
+5. cached greedy generation tokens/s (batch 1, 16-token prompt, 128 new
    tokens): `keraslm.generation.generate_ids` with a `TransformerLM` against
    `keras_hub.models.GPT2CausalLM.generate` with the greedy sampler.
 
@@ -187,10 +195,26 @@ def build_models(arguments):
     ours = keraslm.models.transformer_lm(**shape)
     backbone = keras_hub.models.GPT2Backbone(**shape)
     peer = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-    return ours, peer, backbone
+    # The same keras-hub model again (same weights), compiled with keraslm's
+    # loss: a Keras model holds one compiled loss at a time.
+    peer_same_loss = keras_hub.models.GPT2CausalLM(
+        backbone=keras_hub.models.GPT2Backbone(**shape), preprocessor=None)
+    peer_same_loss.set_weights(peer.get_weights())
+    return ours, peer, peer_same_loss, backbone
 
 
-def train_step_functions(arguments, ours, peer, mode):
+def losses():
+    """`(keraslm's LM loss, Keras' sparse cross-entropy)`, as each library
+    compiles a language model by default."""
+    import keras
+
+    import keraslm
+
+    ours = keraslm.registry.losses.build("masked_sparse_categorical_crossentropy")
+    return ours, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def train_step_functions(arguments, ours, peer, peer_same_loss, mode):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -204,19 +228,29 @@ def train_step_functions(arguments, ours, peer, mode):
                                       (batch, length)), "int32")
     peer_inputs = {"token_ids": token_ids,
                    "padding_mask": tf.ones((batch, length), "int32")}
-    for model in (ours, peer):
-        model.compile(
-            optimizer=keras.optimizers.AdamW(1e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=mode == "on")
+    our_loss, keras_loss = losses()
+    for model, loss in ((ours, our_loss), (peer, keras_loss),
+                        (peer_same_loss, our_loss)):
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=loss,
+                      jit_compile=mode == "on")
     return {
         "keraslm": lambda: ours.train_on_batch(token_ids, labels),
         "keras_hub": lambda: peer.train_on_batch(peer_inputs, labels),
+        "keras_hub_same_loss": lambda: peer_same_loss.train_on_batch(
+            peer_inputs, labels),
     }
 
 
+def same_loss_summary(seconds, ours, peer, work):
+    """Our ratios against the peer model compiled with keraslm's loss."""
+    summary = summarize(seconds, ours, peer, work)
+    return {"peer": summary[peer], "ratio": summary["ratio"],
+            "paired_ratio": summary["paired_ratio"],
+            "cpu_ratio": summary["cpu_ratio"]}
+
+
 def measure_training(arguments, results):
-    ours, peer, backbone = build_models(arguments)
+    ours, peer, peer_same_loss, backbone = build_models(arguments)
     n_ours, n_peer = ours.count_params(), backbone.count_params()
     L, d, T = arguments.num_layers, arguments.hidden_dim, arguments.sequence_length
     tokens = arguments.batch_size * T
@@ -226,7 +260,8 @@ def measure_training(arguments, results):
         arguments.xla, (arguments.xla,))
     peak_seconds = []
     for mode in modes:
-        functions = train_step_functions(arguments, ours, peer, mode)
+        functions = train_step_functions(arguments, ours, peer, peer_same_loss,
+                                         mode)
         # The train functions are instantiated (clustered) on their first
         # call, so "fusible" needs the whole measurement inside the context.
         with (keraslm.training.fusible_xla() if mode == "fusible"
@@ -240,23 +275,25 @@ def measure_training(arguments, results):
         key = f"xla_{mode}"
         results["training"][key] = summarize(seconds, "keraslm", "keras_hub",
                                              tokens)
+        results["training"][key]["same_loss"] = same_loss_summary(
+            seconds, "keraslm", "keras_hub_same_loss", tokens)
         results["training"][key]["matmul_gflops"] = (
             peak_flops / median(seconds["matmul"]["wall"]) / 1e9)
-        print(key, {name: round(results["training"][key][name]["per_second"])
-                    for name in ("keraslm", "keras_hub")}, flush=True)
+        print(key, {name: round(tokens / median(seconds[name]["wall"]))
+                    for name in functions if name != "matmul"}, flush=True)
     peak = peak_flops / median(peak_seconds) / 1e9
     peak_best = peak_flops / min(peak_seconds) / 1e9
     results["matmul_peak_gflops"] = peak
     results["matmul_peak_gflops_best"] = peak_best
     results["matmul_size"] = arguments.matmul_size
     for entry in results["training"].values():
-        for name, n in (("keraslm", n_ours), ("keras_hub", n_peer)):
+        for rates, n in ((entry["keraslm"], n_ours), (entry["keras_hub"], n_peer),
+                         (entry["same_loss"]["peer"], n_peer)):
             flops_per_token = 6 * n + 12 * L * d * T
-            entry[name]["flops_per_token"] = flops_per_token
-            entry[name]["mfu"] = (entry[name]["per_second"] * flops_per_token
-                                  / (peak * 1e9))
-            entry[name]["mfu_best"] = (entry[name]["per_second_best"]
-                                       * flops_per_token / (peak_best * 1e9))
+            rates["flops_per_token"] = flops_per_token
+            rates["mfu"] = rates["per_second"] * flops_per_token / (peak * 1e9)
+            rates["mfu_best"] = (rates["per_second_best"] * flops_per_token
+                                 / (peak_best * 1e9))
     training = results["training"]
     fastest = max(training, key=lambda key: training[key]["keraslm"]["per_second"])
     results["train_tokens_per_second"] = training[fastest]["keraslm"]["per_second"]
@@ -273,6 +310,38 @@ def measure_training(arguments, results):
     return ours, peer
 
 
+def measure_loss(arguments, results):
+    """Forward + backward of each loss alone on training-shaped logits."""
+    import numpy as np
+    import tensorflow as tf
+
+    shape = (arguments.batch_size, arguments.sequence_length,
+             arguments.vocabulary_size)
+    rng = np.random.default_rng(3)
+    logits = tf.Variable(rng.standard_normal(shape, dtype="float32"))
+    labels = tf.constant(rng.integers(1, shape[-1], shape[:2]), "int32")
+    our_loss, keras_loss = losses()
+
+    def step(loss):
+        @tf.function
+        def run():
+            with tf.GradientTape() as tape:
+                value = loss(labels, logits)
+            return value, tape.gradient(value, logits)[0, 0, 0]
+
+        return lambda: [t.numpy() for t in run()]
+
+    functions = {"keraslm": step(our_loss), "keras": step(keras_loss)}
+    for function in functions.values():
+        function()
+        function()
+    seconds = interleaved(functions, max(5, arguments.repeats), 3)
+    results["loss"] = summarize(seconds, "keraslm", "keras", 1)
+    results["loss"]["shape"] = list(shape)
+    print("loss ms", {name: round(1000 * median(seconds[name]["wall"]), 1)
+                      for name in functions}, flush=True)
+
+
 def measure_lstm(arguments, results):
     import keras
     import numpy as np
@@ -285,33 +354,42 @@ def measure_lstm(arguments, results):
     ours = keraslm.models.lstm_lm(vocabulary_size=V,
                                   hidden_dim=arguments.lstm_hidden_dim,
                                   units=arguments.lstm_units, num_layers=1)
-    peer = keras.Sequential([
-        keras.Input((T,), dtype="int32"),
-        keras.layers.Embedding(V, arguments.lstm_hidden_dim),
-        keras.layers.LSTM(arguments.lstm_units, return_sequences=True),
-        keras.layers.Dense(V)])
+    def plain_keras():
+        return keras.Sequential([
+            keras.Input((T,), dtype="int32"),
+            keras.layers.Embedding(V, arguments.lstm_hidden_dim),
+            keras.layers.LSTM(arguments.lstm_units, return_sequences=True),
+            keras.layers.Dense(V)])
+
+    peer = plain_keras()
+    peer_same_loss = plain_keras()
+    peer_same_loss.set_weights(peer.get_weights())
     rng = np.random.default_rng(1)
     token_ids = tf.constant(rng.integers(1, V, (B, T)), "int32")
     labels = tf.constant(rng.integers(1, V, (B, T)), "int32")
-    for model in (ours, peer):
-        model.compile(
-            optimizer=keras.optimizers.AdamW(1e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=True)
+    our_loss, keras_loss = losses()
+    for model, loss in ((ours, our_loss), (peer, keras_loss),
+                        (peer_same_loss, our_loss)):
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=loss,
+                      jit_compile=True)
     functions = {"keraslm": lambda: ours.train_on_batch(token_ids, labels),
-                 "keras": lambda: peer.train_on_batch(token_ids, labels)}
+                 "keras": lambda: peer.train_on_batch(token_ids, labels),
+                 "keras_same_loss": lambda: peer_same_loss.train_on_batch(
+                     token_ids, labels)}
     for function in functions.values():
         function()
         function()
     seconds = interleaved(functions, arguments.repeats, arguments.steps)
     results["lstm"] = summarize(seconds, "keraslm", "keras", B * T)
+    results["lstm"]["same_loss"] = same_loss_summary(seconds, "keraslm",
+                                                     "keras_same_loss", B * T)
     for name, model in (("keraslm", ours), ("keras", peer)):
         results["lstm"][name]["parameters"] = model.count_params()
     results["lstm"]["shape"] = dict(hidden_dim=arguments.lstm_hidden_dim,
                                     units=arguments.lstm_units, num_layers=1,
                                     jit_compile=True)
-    print("lstm", {name: round(results["lstm"][name]["per_second"])
-                   for name in ("keraslm", "keras")}, flush=True)
+    print("lstm", {name: round(B * T / median(seconds[name]["wall"]))
+                   for name in functions}, flush=True)
 
 
 def measure_generation(arguments, results, ours, peer):
@@ -403,13 +481,21 @@ def write_markdown(path, arguments, results, command):
         "MFU = tokens/s x (6N + 12·L·d·T) / peak: the median step against the "
         "median peak, and (best) the fastest step against the best peak.",
         "",
+        "Each library with its own loss (keraslm: "
+        "`masked_sparse_categorical_crossentropy`, as `keraslm.train`; "
+        "keras-hub: Keras' `SparseCategoricalCrossentropy`, as "
+        "`GPT2CausalLM.compile`), then keras-hub's model with keraslm's loss "
+        "(the model-only comparison):",
+        "",
         "| XLA | keraslm tokens/s | keras-hub tokens/s | ratio (medians) "
         "| ratio (paired) | ratio (CPU time) | keraslm MFU (best) "
-        "| keras-hub MFU (best) | matmul GFLOP/s in this rotation |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| keras-hub MFU (best) | keras-hub + keraslm's loss, tokens/s (MFU) "
+        "| same loss: ratio (paired) | matmul GFLOP/s in this rotation |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, entry in results["training"].items():
         ours, peer = entry["keraslm"], entry["keras_hub"]
+        same = entry["same_loss"]
         lines.append(
             f"| {key.removeprefix('xla_')} "
             f"| {ours['per_second']:,.0f} (best {ours['per_second_best']:,.0f}) "
@@ -418,6 +504,8 @@ def write_markdown(path, arguments, results, command):
             f"| {entry['cpu_ratio']:.2f}x "
             f"| {ours['mfu']:.0%} ({ours['mfu_best']:.0%}) "
             f"| {peer['mfu']:.0%} ({peer['mfu_best']:.0%}) "
+            f"| {same['peer']['per_second']:,.0f} ({same['peer']['mfu']:.0%}) "
+            f"| {same['ratio']:.2f}x ({same['paired_ratio']:.2f}x) "
             f"| {entry['matmul_gflops']:.0f} |")
     versus = results["fastest_versus_peer_modes"]
     if len(versus["ratios"]) > 1:
@@ -428,19 +516,40 @@ def write_markdown(path, arguments, results, command):
             "each mode (medians of different rotations; `off` is what Keras "
             "picks on a CPU-only machine when `jit_compile` is left at \"auto\"):",
             "",
-            "| keras-hub mode | keras-hub tokens/s | keraslm / keras-hub |",
-            "|---|---:|---:|",
+            "| keras-hub mode | keras-hub tokens/s | keraslm / keras-hub "
+            "| keras-hub + keraslm's loss, tokens/s | keraslm / that |",
+            "|---|---:|---:|---:|---:|",
         ]
         for key, ratio in versus["ratios"].items():
-            lines.append(f"| {key.removeprefix('xla_')} "
-                         f"| {results['training'][key]['keras_hub']['per_second']:,.0f} "
-                         f"| {ratio:.2f}x |")
+            peer_rate = results["training"][key]["keras_hub"]["per_second"]
+            same_rate = results["training"][key]["same_loss"]["peer"]["per_second"]
+            lines.append(f"| {key.removeprefix('xla_')} | {peer_rate:,.0f} "
+                         f"| {ratio:.2f}x | {same_rate:,.0f} "
+                         f"| {versus['keraslm_per_second'] / same_rate:.2f}x |")
+    if "loss" in results:
+        loss = results["loss"]
+        lines += [
+            "",
+            "The loss alone, forward + backward on logits of shape "
+            f"{tuple(loss['shape'])} (a `tf.function`, not XLA-compiled as a "
+            "whole):",
+            "",
+            "| loss | ms | best |",
+            "|---|---:|---:|",
+        ]
+        for name, label in (("keraslm", "keraslm masked_sparse_categorical_crossentropy"),
+                            ("keras", "keras SparseCategoricalCrossentropy")):
+            lines.append(f"| {label} | {1000 / loss[name]['per_second']:.1f} "
+                         f"| {1000 / loss[name]['per_second_best']:.1f} |")
+        lines.append(f"| ratio keras / keraslm (medians / paired) | "
+                     f"{loss['ratio']:.2f}x | {loss['paired_ratio']:.2f}x |")
     if "lstm" in results:
         lstm = results["lstm"]
         lines += [
             "",
             f"LSTM LM (embedding {lstm['shape']['hidden_dim']}, "
-            f"{lstm['shape']['units']} units, 1 layer, XLA on):",
+            f"{lstm['shape']['units']} units, 1 layer, XLA on; each with its "
+            "own loss, then Keras' model with keraslm's loss):",
             "",
             "| model | tokens/s | best | tokens per CPU-second | parameters |",
             "|---|---:|---:|---:|---:|",
@@ -452,9 +561,19 @@ def write_markdown(path, arguments, results, command):
                 f"| {lstm[name]['per_second_best']:,.0f} "
                 f"| {lstm[name]['per_cpu_second']:,.0f} "
                 f"| {lstm[name]['parameters']:,} |")
+        same = lstm["same_loss"]
+        lines.append(
+            f"| keras Embedding->LSTM->Dense + keraslm's loss "
+            f"| {same['peer']['per_second']:,.0f} "
+            f"| {same['peer']['per_second_best']:,.0f} "
+            f"| {same['peer']['per_cpu_second']:,.0f} "
+            f"| {lstm['keras']['parameters']:,} |")
         lines.append(f"| ratio (medians / paired / CPU time) | "
                      f"{lstm['ratio']:.2f}x | {lstm['paired_ratio']:.2f}x | "
                      f"{lstm['cpu_ratio']:.2f}x | |")
+        lines.append(f"| same loss: ratio (medians / paired / CPU time) | "
+                     f"{same['ratio']:.2f}x | {same['paired_ratio']:.2f}x | "
+                     f"{same['cpu_ratio']:.2f}x | |")
     if "generation" in results:
         generation = results["generation"]
         setup = generation["setup"]
@@ -503,6 +622,7 @@ def main(argv=None):
     results = {"command": command.strip(), "machine": machine(),
                "arguments": vars(arguments), "training": {}}
     ours, peer = measure_training(arguments, results)
+    measure_loss(arguments, results)
     if not arguments.no_lstm:
         measure_lstm(arguments, results)
     if not arguments.no_generate:
