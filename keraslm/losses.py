@@ -43,7 +43,15 @@ def _tf_kernels():
 
         return value, grad
 
-    _TF_KERNELS.update(nll=nll, tf=tf)
+    def in_xla_context():
+        try:
+            from tensorflow.python.ops import control_flow_util
+        except ImportError:  # private module moved: use the kernels
+            return False
+        return control_flow_util.GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph())
+
+    _TF_KERNELS.update(nll=nll, tf=tf, in_xla_context=in_xla_context)
     return _TF_KERNELS
 
 
@@ -55,15 +63,18 @@ def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
     Labels must lie in `[0, vocabulary_size)`; map ignored labels to 0 first
     and zero their losses afterwards (their gradient is then zero too).
 
-    On TensorFlow the forward and backward passes are each one XLA-compiled
-    kernel with a hand-written gradient, `softmax - target`, so the full
-    `(batch, length, vocabulary)` log-probabilities are never stored; this is
-    about 2x faster than `tf.nn.sparse_softmax_cross_entropy_with_logits` and
-    4x faster than `log_softmax` + gather on a CPU (see
-    `benchmarks/train_throughput.py`). Labels outside the vocabulary raise an
-    error, except inside a `jit_compile=True` function, where TensorFlow
-    drops the check (as it does for `tf.gather`). Other backends compute the
-    same formula with `keras.ops`.
+    On TensorFlow, in a graph that is not compiled by XLA as a whole (Keras'
+    `jit_compile=False`, keraslm's `xla="fusible"`), the forward and backward
+    passes are each one XLA-compiled kernel with a hand-written gradient,
+    `softmax - target`, so the full `(batch, length, vocabulary)`
+    log-probabilities are never stored: about 3x faster than
+    `tf.nn.sparse_softmax_cross_entropy_with_logits` and 6x faster than
+    `log_softmax` + gather on a CPU (see `benchmarks/train_throughput.py`).
+    Inside a `jit_compile=True` function it uses TensorFlow's fused op, as
+    Keras does. Labels outside the vocabulary raise an error, except inside
+    a `jit_compile=True` function, where TensorFlow drops the check (as it
+    does for `tf.gather`). Other backends compute the same formula with
+    `keras.ops`.
 
     Args:
         labels: int tensor `(...,)`.
@@ -101,6 +112,17 @@ def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
                           "(the last dimension of the logits)")]
     with tf.control_dependencies(checks):
         labels = tf.identity(labels)
+    if kernels["in_xla_context"]():
+        # Inside a function that XLA compiles whole (`jit_compile=True`),
+        # TensorFlow's fused op is never slower: the hand-written gradient
+        # made an XLA-compiled LSTM LM step 20% slower (a Transformer's 3%
+        # faster), see `benchmarks/train_throughput.py`.
+        x = tf.cast(logits, tf.float32)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x)
+        if label_smoothing:
+            smooth = tf.reduce_logsumexp(x, axis=-1) - tf.reduce_mean(x, axis=-1)
+            nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+        return nll
     return kernels["nll"](logits, labels, tf.constant(float(label_smoothing)))
 
 
