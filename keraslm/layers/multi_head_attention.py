@@ -270,7 +270,9 @@ class MultiHeadAttention(keras.layers.Layer):
                 qkv = ops.einsum("btm,mkhd->btkhd", query, self.qkv_kernel)
                 if self.qkv_bias is not None:
                     qkv = qkv + self.qkv_bias
-                q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+                # unstack, not three slices: its gradient is one stack, where
+                # three slices cost three zero-padded copies and their sum.
+                q, k, v = ops.unstack(qkv, 3, axis=2)
             else:
                 q = self._project(query, self.query_kernel, self.query_bias)
                 k = self._project(query, self.key_kernel, self.key_bias)
