@@ -6,27 +6,31 @@ from keras import ops
 _TF_KERNELS = {}
 
 
-def _tf_kernels():
-    """XLA-compiled forward and backward of the sparse cross-entropy (TF).
+def _tf_kernels(label_smoothing):
+    """XLA-compiled forward and backward of the sparse cross-entropy (TF),
+    one pair per `label_smoothing` value (without smoothing the forward skips
+    the mean over the vocabulary).
 
     Built on first use so that importing this module never loads TensorFlow.
     """
-    if _TF_KERNELS:
-        return _TF_KERNELS
+    if label_smoothing in _TF_KERNELS:
+        return _TF_KERNELS[label_smoothing]
     import tensorflow as tf
 
     @tf.function(jit_compile=True, autograph=False)
-    def forward(logits, labels, label_smoothing):
+    def forward(logits, labels):
         x = tf.cast(logits, tf.float32)
         top = tf.stop_gradient(tf.reduce_max(x, axis=-1, keepdims=True))
         lse = tf.math.log(tf.reduce_sum(tf.exp(x - top), axis=-1, keepdims=True)) + top
         picked = tf.gather(x, labels[..., None], batch_dims=labels.shape.rank)[..., 0]
         nll = lse[..., 0] - picked
-        smooth = lse[..., 0] - tf.reduce_mean(x, axis=-1)
-        return (1.0 - label_smoothing) * nll + label_smoothing * smooth, lse
+        if label_smoothing:
+            smooth = lse[..., 0] - tf.reduce_mean(x, axis=-1)
+            nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+        return nll, lse
 
     @tf.function(jit_compile=True, autograph=False)
-    def backward(logits, labels, label_smoothing, lse, upstream):
+    def backward(logits, labels, lse, upstream):
         x = tf.cast(logits, tf.float32)
         depth = tf.shape(x)[-1]
         target = (1.0 - label_smoothing) * tf.one_hot(labels, depth) + (
@@ -35,24 +39,26 @@ def _tf_kernels():
         return tf.cast(grad, logits.dtype)
 
     @tf.custom_gradient
-    def nll(logits, labels, label_smoothing):
-        value, lse = forward(logits, labels, label_smoothing)
+    def nll(logits, labels):
+        value, lse = forward(logits, labels)
 
         def grad(upstream):
-            return backward(logits, labels, label_smoothing, lse, upstream), None, None
+            return backward(logits, labels, lse, upstream), None
 
         return value, grad
 
-    def in_xla_context():
-        try:
-            from tensorflow.python.ops import control_flow_util
-        except ImportError:  # private module moved: use the kernels
-            return False
-        return control_flow_util.GraphOrParentsInXlaContext(
-            tf.compat.v1.get_default_graph())
+    _TF_KERNELS[label_smoothing] = nll
+    return nll
 
-    _TF_KERNELS.update(nll=nll, tf=tf, in_xla_context=in_xla_context)
-    return _TF_KERNELS
+
+def _in_xla_context(tf):
+    """Whether the graph being built is compiled by XLA as a whole."""
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # private module moved: use the kernels
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph())
 
 
 def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
@@ -100,8 +106,9 @@ def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
             nll = ((1.0 - label_smoothing) * nll
                    - label_smoothing * ops.mean(log_probs, axis=-1))
         return nll
-    kernels = _tf_kernels()
-    tf = kernels["tf"]
+    import tensorflow as tf
+
+    label_smoothing = float(label_smoothing)
     labels = tf.cast(labels, tf.int32)
     depth = tf.shape(logits)[-1]
     checks = [tf.debugging.assert_non_negative(
@@ -112,7 +119,7 @@ def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
                           "(the last dimension of the logits)")]
     with tf.control_dependencies(checks):
         labels = tf.identity(labels)
-    if kernels["in_xla_context"]():
+    if _in_xla_context(tf):
         # Inside a function that XLA compiles whole (`jit_compile=True`),
         # TensorFlow's fused op is never slower: the hand-written gradient
         # made an XLA-compiled LSTM LM step 20% slower (a Transformer's 3%
@@ -123,7 +130,20 @@ def sparse_crossentropy_from_logits(labels, logits, label_smoothing=0.0):
             smooth = tf.reduce_logsumexp(x, axis=-1) - tf.reduce_mean(x, axis=-1)
             nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
         return nll
-    return kernels["nll"](logits, labels, tf.constant(float(label_smoothing)))
+    return _tf_kernels(label_smoothing)(logits, labels)
+
+
+def _labels(y_true, y_pred, ignore_class):
+    """`(labels, valid)`: int32 labels shaped like `y_pred` without its last
+    axis, ignored ones read as class 0; `valid` is None when nothing is
+    ignored."""
+    y_true = ops.cast(y_true, "int32")
+    if len(y_true.shape) == len(y_pred.shape):
+        y_true = ops.squeeze(y_true, axis=-1)
+    if ignore_class is None:
+        return y_true, None
+    valid = ops.not_equal(y_true, ignore_class)
+    return ops.where(valid, y_true, ops.zeros_like(y_true)), valid
 
 
 def _log_probs(y_true, y_pred, from_logits, ignore_class):
@@ -132,19 +152,12 @@ def _log_probs(y_true, y_pred, from_logits, ignore_class):
     `valid` is None when nothing is ignored; ignored labels read class 0 (their
     loss is zeroed by the caller).
     """
+    labels, valid = _labels(y_true, y_pred, ignore_class)
     y_pred = ops.cast(y_pred, "float32")
-    y_true = ops.cast(y_true, "int32")
-    if len(y_true.shape) == len(y_pred.shape):
-        y_true = ops.squeeze(y_true, axis=-1)
     if from_logits:
         log_probs = ops.log_softmax(y_pred, axis=-1)
     else:
         log_probs = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-    valid = None
-    labels = y_true
-    if ignore_class is not None:
-        valid = ops.not_equal(y_true, ignore_class)
-        labels = ops.where(valid, y_true, ops.zeros_like(y_true))
     label_log_prob = ops.squeeze(
         ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1), axis=-1)
     return log_probs, label_log_prob, valid
@@ -195,14 +208,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         if self.from_logits:
-            y_true = ops.cast(y_true, "int32")
-            if len(y_true.shape) == len(y_pred.shape):
-                y_true = ops.squeeze(y_true, axis=-1)
-            valid = None
-            labels = y_true
-            if self.ignore_class is not None:
-                valid = ops.not_equal(y_true, self.ignore_class)
-                labels = ops.where(valid, y_true, ops.zeros_like(y_true))
+            labels, valid = _labels(y_true, y_pred, self.ignore_class)
             nll = sparse_crossentropy_from_logits(labels, y_pred,
                                                   self.label_smoothing)
         else:
