@@ -24,14 +24,14 @@ _xla_flags.prepare()
 
 from keraslm import registry  # noqa: E402
 from keraslm.hookspecs import hookimpl  # noqa: E402
-from keraslm.plugins import get_plugin_manager, list_plugins, load_plugins  # noqa: E402
+from keraslm.plugins import get_plugin_manager, load_plugins  # noqa: E402
 
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = (
     "layers", "models", "heads", "testing", "exporting", "plugins", "cli",
     "builtins", "text", "data", "training", "generation", "losses", "metrics",
-    "optimizers",
+    "optimizers", "tasks", "commands",
 )
 
 __all__ = [
@@ -44,6 +44,20 @@ def __getattr__(name):
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"keraslm.{name}")
     raise AttributeError(f"module 'keraslm' has no attribute '{name}'")
+
+
+def list_plugins(include_builtins=False):
+    """Describes the registered plugins (see `keraslm.commands.plugins.list_plugins`).
+
+    Example:
+
+    ```python
+    [p["name"] for p in keraslm.list_plugins(include_builtins=True)]
+    ```
+    """
+    from keraslm.commands.plugins import list_plugins as describe
+
+    return describe(include_builtins=include_builtins)
 
 
 def export(model, path, format="saved_model", **options):
@@ -105,8 +119,8 @@ def load_model(path, **kwargs):
         except ModuleNotFoundError as error:
             if error.name != f"keraslm.{module}":
                 raise
-    for family in (registry.task_heads, registry.losses, registry.metrics,
-                   registry.optimizers, registry.schedules):
+    for family in (registry.tasks, registry.task_heads, registry.losses,
+                   registry.metrics, registry.optimizers, registry.schedules):
         for component in family:
             component.load()
     return keras.saving.load_model(path, **kwargs)

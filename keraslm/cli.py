@@ -1,91 +1,41 @@
-"""The `keraslm` command line.
+"""The `keraslm` command line: assembles the parser from the command registry.
 
-Sub-commands come from the `register_commands(cli)` hook, the built-in ones
-(`plugins`, `quickstart`) included, so a plugin adds a command the same way:
+Sub-commands come from the `register_commands(register)` hook, the built-in
+ones (`train`, `evaluate`, `generate`, `export`, `plugins`, `tokenizer`,
+`quickstart`, implemented in `keraslm.commands`) included, so a plugin adds a
+command the same way:
 
 ```python
 @keraslm.hookimpl
-def register_commands(cli):
+def register_commands(register):
     def configure(parser):
         parser.add_argument("path")
 
     def run(args):
         print(args.path)
 
-    cli.add_command("hello", run, help="Say hello.", configure=configure)
+    register("hello", run, description="Say hello.", configure=configure)
 ```
 """
 
 import argparse
 import os
 import sys
-import warnings
-
-from keraslm.registry import unknown_name_message
 
 
-class CommandError(ValueError):
-    """A plugin registered a command keraslm cannot use."""
+def _resolve(component, value):
+    """`value`, or the callable an import string in the metadata names."""
+    if value is None or callable(value):
+        return value
+    from keraslm.registry import Component
+
+    return Component(name=component.name, family="command", plugin=component.plugin,
+                     factory=value).load()
 
 
-class CommandRegistry:
-    """Collects sub-commands from the `register_commands` hook."""
-
-    def __init__(self):
-        self.commands: dict[str, dict] = {}
-        self._plugin = None
-
-    def add_command(self, name, handler, *, help, configure=None):
-        """Adds `keraslm NAME`.
-
-        Args:
-            name: str. The sub-command name.
-            handler: callable. `handler(args)` runs the command with the parsed
-                `argparse.Namespace` and returns an exit status (None means 0).
-            help: str. One line shown by `keraslm --help`.
-            configure: callable, optional. `configure(parser)` adds arguments.
-        """
-        if not isinstance(name, str) or not name or not name.replace("-", "").isalnum():
-            raise CommandError(
-                f"Plugin '{self._plugin}' registered a command with an invalid "
-                f"name. Received: name={name!r}. Expected letters, digits and '-'."
-            )
-        if not callable(handler):
-            raise CommandError(
-                f"Plugin '{self._plugin}' registered command '{name}' with a "
-                f"handler that is not callable. Received: {handler!r}."
-            )
-        if name in self.commands:
-            raise CommandError(
-                f"Command '{name}' is registered by two plugins: "
-                f"'{self.commands[name]['plugin']}' and '{self._plugin}'."
-            )
-        self.commands[name] = {"handler": handler, "help": help,
-                               "configure": configure, "plugin": self._plugin}
-
-
-def collect_commands(pm) -> CommandRegistry:
-    """Calls `register_commands` on every plugin, attributing each command."""
-    from keraslm import plugins
-
-    cli = CommandRegistry()
-    for plugin_name, call in plugins.iter_hook_impls(pm, "register_commands"):
-        cli._plugin = plugin_name
-        try:
-            call(cli=cli)
-        except CommandError:
-            raise
-        except Exception as error:
-            message = (f"Plugin '{plugin_name}' failed in hook register_commands: "
-                       f"{type(error).__name__}: {error}")
-            if plugins.strict_mode():
-                raise plugins.PluginError(message) from error
-            warnings.warn(message, plugins.PluginLoadWarning, stacklevel=2)
-    return cli
-
-
-def build_parser(pm) -> argparse.ArgumentParser:
-    from keraslm import __version__
+def build_parser() -> argparse.ArgumentParser:
+    """The `keraslm` parser with one sub-parser per registered command."""
+    from keraslm import __version__, registry
 
     parser = argparse.ArgumentParser(
         prog="keraslm",
@@ -94,40 +44,41 @@ def build_parser(pm) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"keraslm {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, command in sorted(collect_commands(pm).commands.items()):
-        sub = subparsers.add_parser(name, help=command["help"],
-                                    description=command["help"])
-        if command["configure"] is not None:
-            command["configure"](sub)
-        sub.set_defaults(_handler=command["handler"])
+    for command in sorted(registry.commands, key=lambda c: c.name):
+        sub = subparsers.add_parser(command.name, help=command.description,
+                                    description=command.description)
+        configure = _resolve(command, command.metadata.get("configure"))
+        if configure is not None:
+            configure(sub)
+        sub.set_defaults(_command=command)
     return parser
 
 
 def main(argv=None) -> int:
     """Runs the `keraslm` command line and returns its exit status."""
-    from keraslm import plugins
+    from keraslm import plugins, registry
+    from keraslm._names import unknown_name_message
 
     # TensorFlow's C++ start-up chatter hides our output; users can override.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        pm = plugins.get_plugin_manager()
-        parser = build_parser(pm)
-    except (plugins.PluginError, CommandError) as error:
-        print(f"keraslm: error: {error}", file=sys.stderr)
-        return 2
-    if argv and not argv[0].startswith("-"):
-        choices = parser._subparsers._group_actions[0].choices
-        if argv[0] not in choices:
-            print(f"keraslm: error: {unknown_name_message('command', argv[0], choices)}",
+        names = registry.commands.names()
+        if argv and not argv[0].startswith("-") and argv[0] not in names:
+            print(f"keraslm: error: {unknown_name_message('command', argv[0], names)}",
                   file=sys.stderr)
             return 2
+        parser = build_parser()
+    except (plugins.PluginError, registry.RegistryError) as error:
+        print(f"keraslm: error: {error}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
-    if getattr(args, "_handler", None) is None:
+    command = getattr(args, "_command", None)
+    if command is None:
         parser.print_help()
         return 0
     try:
-        status = args._handler(args)
+        status = command.load()(args)
     except KeyboardInterrupt:
         print("keraslm: interrupted", file=sys.stderr)
         return 130

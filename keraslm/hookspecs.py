@@ -1,8 +1,8 @@
 """The keraslm plugin hooks.
 
-Every component family of keraslm (task heads, losses, optimizers, learning
-rate schedules, exporters, tokenizers, metrics and command-line commands) is
-collected through one hook below. The built-in components are registered
+Every component family of keraslm (tasks, task heads, losses, optimizers,
+learning rate schedules, exporters, tokenizers, metrics and command-line
+commands) is collected through one hook below. The built-in components are registered
 through these same hooks by the internal plugins in `keraslm.builtins`, so an
 external plugin has exactly the same power as the core.
 
@@ -44,6 +44,14 @@ The `register` callback passed to every component hook has the signature
   code that uses the component (for example `file_extension=".onnx"` for an
   exporter). New keywords may be added to `register` in later versions, so
   hook implementations should pass keywords, never positional metadata.
+  One metadata key has a meaning in every family: `accepts`, a tuple of
+  the keyword arguments the factory takes. Without it keraslm reads the
+  factory's signature (a factory with `**kwargs` accepts everything). The
+  trainer passes a component only what it accepts (`ignore_class`,
+  `label_smoothing`, `total_steps`, `warmup_steps`, `weight_decay`, ...),
+  and an option the user set that the chosen component does not accept is
+  an error, so a plugin component gets exactly the arguments a built-in
+  gets.
 """
 
 import pluggy
@@ -52,6 +60,29 @@ PROJECT_NAME = "keraslm"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks (`keraslm train --task NAME`).
+
+    Called the first time `keraslm.registry.tasks` is used after the set of
+    plugins changed, and by `keraslm train` before it parses its arguments
+    (each task's options become flags). The factory is a subclass of
+    `keraslm.tasks.Task`, called as `factory(config)` with the run's
+    `keraslm.training.TrainConfig`; it declares its options (a dataclass),
+    the formats it reads, its default model, head and loss, its `tf.data`
+    pipeline, its evaluation and metrics, and what `generate` and `export`
+    mean for it. Its `name` attribute must equal the registered name.
+    `keraslm.testing.run_task_test` checks a task end to end.
+
+    ```python
+    @keraslm.hookimpl
+    def register_tasks(register):
+        register("ner", "keraslm_ner.task:EntityTask",
+                 description="Named entities (BIO spans), entity-level F1.")
+    ```
+    """
 
 
 @hookspec
@@ -140,15 +171,25 @@ def register_metrics(register):
 
 
 @hookspec
-def register_commands(cli):
+def register_commands(register):
     """Register `keraslm` sub-commands.
 
-    Called once each time the `keraslm` command line starts, after plugins are
-    loaded. `cli` is a `keraslm.cli.CommandRegistry`; call
+    Called the first time `keraslm.registry.commands` is used after the set
+    of plugins changed (each time the `keraslm` command line starts). The
+    factory is the command's handler: `handler(args)` runs the command with
+    the parsed `argparse.Namespace` and returns an exit status (None means
+    0). `description` is the line `keraslm --help` shows, and the metadata
+    `configure=function` adds the command's arguments to its
+    `argparse.ArgumentParser`. Both may be import strings
+    (`"package.module:function"`), so a command's module is imported only
+    when it runs. A command name used by two plugins is an error naming
+    both.
 
-        cli.add_command(name, handler, *, help, configure=None)
-
-    where `configure(parser)` adds arguments to an `argparse.ArgumentParser`
-    and `handler(args)` runs the command and returns an exit status (or
-    None for 0). A command name used by two plugins is an error naming both.
+    ```python
+    @keraslm.hookimpl
+    def register_commands(register):
+        register("hello", lambda args: print("hello", args.name),
+                 description="Say hello.",
+                 configure=lambda parser: parser.add_argument("name"))
+    ```
     """

@@ -1,4 +1,4 @@
-"""The keraslm plugin manager: built-ins, entry points, isolation, listing.
+"""The keraslm plugin manager: built-ins, entry points, isolation, failures.
 
 Plugins are loaded once per process, on first use:
 
@@ -23,8 +23,12 @@ Example:
 import keraslm
 
 pm = keraslm.load_plugins()
-[p["name"] for p in keraslm.plugins.list_plugins(include_builtins=True)]
+[name for name, _ in pm.list_name_plugin()]
 ```
+
+It imports only the hook specifications and the name helper: the registries
+(`keraslm.registry`) use it, and the `keraslm plugins` report lives with its
+command (`keraslm.commands.plugins`).
 """
 
 import dataclasses
@@ -37,11 +41,12 @@ import warnings
 import pluggy
 
 from keraslm import hookspecs
-from keraslm.registry import suggest
+from keraslm._names import suggest
 
 ENTRY_POINT_GROUP = "keraslm"
 
 BUILTIN_PLUGINS = (
+    "keraslm.builtins.tasks",
     "keraslm.builtins.task_heads",
     "keraslm.builtins.losses",
     "keraslm.builtins.optimizers",
@@ -324,83 +329,7 @@ def plugin_failures() -> list[PluginFailure]:
     return list(_failures)
 
 
-def describe_plugins(include_builtins: bool = False) -> dict:
-    """Everything `keraslm plugins` shows, without raising on a broken registry.
-
-    Returns:
-        A dict with `plugins` (as `list_plugins`), `failures` (plugins found
-        but not loaded: name, distribution, version, error) and `errors`
-        (registry errors such as duplicate names, as strings).
-    """
-    from keraslm import registry
-
-    from keraslm import cli
-
-    errors = []
-    components = {}
-    for family, reg in registry.ALL.items():
-        try:
-            components[family] = list(reg)
-        except (registry.RegistryError, PluginError) as error:
-            errors.append(str(error))
-    try:
-        commands = cli.collect_commands(get_plugin_manager()).commands
-        components["commands"] = [
-            registry.Component(name=name, family="command", plugin=c["plugin"],
-                               factory=c["handler"], description=c["help"])
-            for name, c in commands.items()
-        ]
-    except (cli.CommandError, PluginError) as error:
-        errors.append(str(error))
-    return {
-        "plugins": _describe(include_builtins, components),
-        "failures": [dataclasses.asdict(f) for f in plugin_failures()],
-        "errors": errors,
-    }
-
-
-def list_plugins(include_builtins: bool = False) -> list[dict]:
-    """Describes the registered plugins.
-
-    Args:
-        include_builtins: bool. Include keraslm's internal plugins. Defaults
-            to `False` (external plugins only).
-
-    Returns:
-        A list of dicts with `name`, `version`, `distribution`, `module`,
-        `builtin`, `hooks` (the hooks it implements) and `components`
-        (family -> names it registered; `describe_plugins` adds `commands`).
-    """
-    from keraslm import registry
-
-    components = {family: list(reg) for family, reg in registry.ALL.items()}
-    return _describe(include_builtins, components)
-
-
-def _describe(include_builtins, components) -> list[dict]:
-    pm = get_plugin_manager()
-    by_plugin: dict[str, dict[str, list[str]]] = {}
-    for family, family_components in components.items():
-        for component in family_components:
-            by_plugin.setdefault(component.plugin, {}).setdefault(
-                family, []).append(component.name)
-    result = []
-    for name, plugin in pm.list_name_plugin():
-        info = _infos.get(name) or PluginInfo(
-            name=name, module=getattr(plugin, "__name__", repr(plugin)),
-            version=None, distribution=None, builtin=False,
-        )
-        if info.builtin and not include_builtins:
-            continue
-        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        result.append({
-            "name": name,
-            "version": info.version,
-            "distribution": info.distribution,
-            "module": info.module,
-            "builtin": info.builtin,
-            "hooks": hooks,
-            "components": {k: sorted(v) for k, v in
-                           sorted(by_plugin.get(name, {}).items())},
-        })
-    return result
+def plugin_infos() -> dict[str, PluginInfo]:
+    """What is known about each registered plugin (name -> `PluginInfo`)."""
+    get_plugin_manager()
+    return dict(_infos)

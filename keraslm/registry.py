@@ -16,11 +16,13 @@ take effect on the next lookup without any cache to clear.
 """
 
 import dataclasses
-import difflib
 import importlib
+import inspect
 import re
 import warnings
 from typing import Any, Callable, Iterator
+
+from keraslm._names import suggest, unknown_name_message
 
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -40,6 +42,10 @@ class DuplicateComponentError(RegistryError):
 
 class InvalidComponentError(RegistryError):
     """A plugin called `register` with arguments keraslm cannot use."""
+
+
+class UnacceptedOptionError(RegistryError):
+    """An option was set that the chosen component does not take."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,28 +96,53 @@ class Component:
         """Calls the factory with `kwargs` and returns the component."""
         return self.load()(**kwargs)
 
+    def accepts(self) -> frozenset | None:
+        """The keyword arguments the factory takes, or None for any.
 
-def suggest(name: str, candidates) -> str | None:
-    """Returns the candidate closest to `name`, or None if none is close."""
-    candidates = list(candidates)
-    folded = {c.lower().replace("-", "_"): c for c in candidates}
-    key = str(name).lower().replace("-", "_")
-    if key in folded:
-        return folded[key]
-    matches = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
-    return folded[matches[0]] if matches else None
+        The `accepts=` metadata given to `register` wins; otherwise the
+        factory's signature decides (a `**kwargs` parameter accepts any).
+        """
+        declared = self.metadata.get("accepts")
+        if declared is not None:
+            return frozenset(declared)
+        try:
+            parameters = inspect.signature(self.load()).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature
+            return None
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        return frozenset(p.name for p in parameters if p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
 
+    def build_with(self, given=None, offered=None):
+        """Builds the component from what it accepts.
 
-def unknown_name_message(kind: str, name, available) -> str:
-    """The message for an unknown name: what exists and the closest match."""
-    available = sorted(available)
-    message = f"Unknown {kind} '{name}'. Available: "
-    message += ", ".join(available) if available else "(none registered)"
-    message += "."
-    closest = suggest(name, available)
-    if closest is not None:
-        message += f" Did you mean '{closest}'?"
-    return message
+        Args:
+            given: dict. Arguments that must reach the component (what the
+                user set): one it does not accept is an
+                `UnacceptedOptionError` naming it and what it accepts.
+            offered: dict. Arguments passed only if the component accepts
+                them (what the trainer knows: `ignore_class`, `total_steps`).
+
+        Example:
+
+        ```python
+        loss = keraslm.registry.losses.get("focal").build_with(
+            given={"gamma": 1.0}, offered={"ignore_class": -100})
+        ```
+        """
+        given, offered = dict(given or {}), dict(offered or {})
+        accepted = self.accepts()
+        if accepted is not None:
+            refused = sorted(set(given) - accepted)
+            if refused:
+                raise UnacceptedOptionError(
+                    f"{self.family.capitalize()} '{self.name}' (plugin "
+                    f"'{self.plugin}') does not take {', '.join(map(repr, refused))}. "
+                    f"Received: {', '.join(f'{k}={given[k]!r}' for k in refused)}. "
+                    f"It accepts: {', '.join(sorted(accepted)) or 'no arguments'}.")
+            offered = {k: v for k, v in offered.items() if k in accepted}
+        return self.build(**{**offered, **given})
 
 
 class Registry:
@@ -244,6 +275,7 @@ class Registry:
         return len(self._collect())
 
 
+tasks = Registry("task", "register_tasks")
 task_heads = Registry("task head", "register_task_heads")
 losses = Registry("loss", "register_losses")
 optimizers = Registry("optimizer", "register_optimizers")
@@ -251,8 +283,10 @@ schedules = Registry("schedule", "register_schedules")
 exporters = Registry("exporter", "register_exporters")
 tokenizers = Registry("tokenizer", "register_tokenizers")
 metrics = Registry("metric", "register_metrics")
+commands = Registry("command", "register_commands")
 
 ALL = {
+    "tasks": tasks,
     "task_heads": task_heads,
     "losses": losses,
     "optimizers": optimizers,
@@ -260,5 +294,6 @@ ALL = {
     "exporters": exporters,
     "tokenizers": tokenizers,
     "metrics": metrics,
+    "commands": commands,
 }
 """Every component registry, keyed by family (plural)."""

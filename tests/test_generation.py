@@ -6,7 +6,8 @@ import pytest
 
 import keras
 import keraslm
-from keraslm.generation import _tf_sample, generate_ids
+from keraslm.generation import generate_ids
+from keraslm.generation.samplers import _tf_sample
 
 PROMPT = [5, 17, 9, 33]
 

@@ -71,3 +71,17 @@ def test_global_norm_clipping():
 def test_bad_arguments_are_explained(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         registry.schedules.build(name, **kwargs)
+
+
+
+def test_warmup_linear_round_trips_through_keras_serialization():
+    import keras
+
+    schedule = registry.schedules.build("warmup_linear", learning_rate=1e-3,
+                                        warmup_steps=20, decay_steps=80)
+    config = keras.optimizers.schedules.serialize(schedule)
+    restored = keras.optimizers.schedules.deserialize(config)
+    np.testing.assert_allclose(curve(restored), curve(schedule))
+    # A config written when the class lived in keraslm.optimizers still loads.
+    old = keras.optimizers.schedules.deserialize({**config, "module": "keraslm.optimizers"})
+    np.testing.assert_allclose(curve(old), curve(schedule))

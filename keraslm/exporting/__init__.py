@@ -1,10 +1,18 @@
 """Export a Keras model and check the exported file in its own runtime.
 
-Every exporter (the built-in `saved_model`, and `onnx` / `tflite` from their
-plugins) follows the same contract: write the file, run it in its own runtime
-on inputs of several shapes, compare with the Keras model through
+Every exporter (the built-in `saved_model`, and `onnx` from the keraslm-onnx
+plugin; a TFLite/LiteRT exporter is planned as the keraslm-tflite plugin)
+follows the same contract: write the file, run it in its own runtime on
+inputs of several shapes, compare with the Keras model through
 `check_parity`, and return an `ExportResult`. `export()` also writes the
 result as JSON beside the artifact (`<path>.report.json`).
+
+Modules:
+
+- `api`: `export()`, which looks up the exporter and writes the report.
+- `parity`: what every exporter shares: `sample_inputs`, `check_parity`,
+  `finish`, `ExportResult` and the errors.
+- `saved_model`: the built-in `saved_model` exporter.
 
 Example:
 
@@ -16,260 +24,21 @@ print(result.summary())
 ```
 """
 
-import dataclasses
-import json
-import os
-import time
+from keraslm.exporting.api import export
+from keraslm.exporting.parity import (
+    ExportError,
+    ExportParityError,
+    ExportResult,
+    artifact_size,
+    check_parity,
+    finish,
+    keras_reference,
+    median_latency_ms,
+    sample_inputs,
+)
 
-import numpy as np
-
-
-class ExportError(RuntimeError):
-    """The exported artifact could not be produced or run."""
-
-
-class ExportParityError(ExportError):
-    """The exported artifact runs but disagrees with the Keras model."""
-
-
-@dataclasses.dataclass
-class ExportResult:
-    """What an exporter wrote and how closely it matches the Keras model.
-
-    Attributes:
-        format: str. The exporter name.
-        path: str. The artifact written.
-        size_bytes: int. Its size on disk (a directory: the sum of its files).
-        max_abs_diff: float. Largest absolute output difference over all checks.
-        tolerance: float. The `atol` the check used.
-        shapes_checked: list. Input shapes of each parity check.
-        keras_latency_ms: float. Median Keras call time on the largest input.
-        runtime_latency_ms: float. Median exported-runtime call time on it.
-        details: dict. Exporter-specific facts (opset, ops used, quantization).
-    """
-
-    format: str
-    path: str
-    size_bytes: int
-    max_abs_diff: float
-    tolerance: float
-    shapes_checked: list
-    keras_latency_ms: float
-    runtime_latency_ms: float
-    details: dict = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def summary(self) -> str:
-        return (
-            f"{self.format}: {self.path} ({self.size_bytes / 1e6:.2f} MB), "
-            f"max |diff| {self.max_abs_diff:.2e} (tolerance {self.tolerance:g}) "
-            f"over shapes {self.shapes_checked}, latency "
-            f"{self.runtime_latency_ms:.2f} ms vs Keras {self.keras_latency_ms:.2f} ms"
-        )
-
-
-def artifact_size(path) -> int:
-    """Size in bytes of a file, or of every file under a directory."""
-    if os.path.isdir(path):
-        return sum(
-            os.path.getsize(os.path.join(root, name))
-            for root, _, names in os.walk(path) for name in names
-        )
-    return os.path.getsize(path)
-
-
-def _vocabulary_size(model):
-    for layer in model._flatten_layers(include_self=False):
-        for attribute in ("vocabulary_size", "input_dim"):
-            value = getattr(layer, attribute, None)
-            if isinstance(value, int) and value > 1:
-                return value
-    return None
-
-
-def sample_inputs(model, shapes=((1, 7), (3, 16)), seed=0):
-    """Builds parity-check inputs of several shapes for `model`.
-
-    Integer inputs (token ids) are drawn in `[1, vocabulary_size)`, so no
-    position is padding; float inputs are standard normal. Dimensions the
-    model fixes are kept; free dimensions take the values in `shapes`.
-
-    Args:
-        model: a built Keras model with a single input.
-        shapes: tuples of `(batch, length)` for the free dimensions.
-        seed: int. Defaults to `0`.
-
-    Returns:
-        A list of numpy arrays, one per shape.
-    """
-    if len(model.inputs) != 1:
-        raise ValueError(
-            "`sample_inputs` handles models with exactly one input. Received "
-            f"a model with {len(model.inputs)} inputs; pass `inputs=` to "
-            "`keraslm.export` with one batch per check instead."
-        )
-    spec = model.inputs[0]
-    rng = np.random.default_rng(seed)
-    batches = []
-    for free in shapes:
-        free = list(free)
-        shape = [dim if dim is not None else free.pop(0) if free else 1
-                 for dim in spec.shape]
-        dtype = str(spec.dtype)
-        if "int" in dtype:
-            high = min(_vocabulary_size(model) or 100, 10_000)
-            batches.append(rng.integers(1, high, size=shape).astype(dtype))
-        else:
-            batches.append(rng.standard_normal(shape).astype(dtype))
-    return batches
-
-
-def _as_list(outputs):
-    if isinstance(outputs, dict):
-        return [np.asarray(outputs[key]) for key in sorted(outputs)]
-    if isinstance(outputs, (list, tuple)):
-        return [np.asarray(o) for o in outputs]
-    return [np.asarray(outputs)]
-
-
-def check_parity(reference, candidate, inputs, *, atol, format):
-    """Runs `reference` and `candidate` on each input and compares outputs.
-
-    Args:
-        reference: callable. The Keras model (or any function) to trust.
-        candidate: callable. Runs the exported artifact on the same input.
-        inputs: list of input batches.
-        atol: float. Largest allowed absolute difference.
-        format: str. The exporter name, for messages.
-
-    Returns:
-        `(max_abs_diff, shapes_checked)`.
-
-    Raises:
-        ExportParityError: outputs differ in shape or beyond `atol`.
-    """
-    worst = 0.0
-    shapes = []
-    for batch in inputs:
-        expected = _as_list(reference(batch))
-        actual = _as_list(candidate(batch))
-        shape = list(np.shape(batch))
-        shapes.append(shape)
-        if len(expected) != len(actual):
-            raise ExportParityError(
-                f"{format} export returns {len(actual)} outputs for input shape "
-                f"{shape}; the Keras model returns {len(expected)}."
-            )
-        for index, (want, got) in enumerate(zip(expected, actual)):
-            if want.shape != got.shape:
-                raise ExportParityError(
-                    f"{format} export output {index} has shape {got.shape} for "
-                    f"input shape {shape}; the Keras model gives {want.shape}."
-                )
-            if not np.all(np.isfinite(got)):
-                raise ExportParityError(
-                    f"{format} export output {index} contains NaN or Inf for "
-                    f"input shape {shape}."
-                )
-            diff = float(np.max(np.abs(want.astype("float64") -
-                                       got.astype("float64")))) if want.size else 0.0
-            if diff > atol:
-                raise ExportParityError(
-                    f"{format} export differs from the Keras model by up to "
-                    f"{diff:.3g} (tolerance {atol:g}) on output {index} for "
-                    f"input shape {shape}."
-                )
-            worst = max(worst, diff)
-    return worst, shapes
-
-
-def median_latency_ms(fn, batch, repeats=10) -> float:
-    """Median wall time of `fn(batch)` in milliseconds, after one warm-up call."""
-    fn(batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(batch)
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
-
-
-def keras_reference(model):
-    """A function running `model` in inference mode and returning numpy."""
-
-    def run(batch):
-        outputs = model(batch, training=False)
-        if isinstance(outputs, dict):
-            return {k: np.asarray(v) for k, v in outputs.items()}
-        if isinstance(outputs, (list, tuple)):
-            return [np.asarray(o) for o in outputs]
-        return np.asarray(outputs)
-
-    return run
-
-
-def finish(format, path, model, runtime_fn, inputs, atol, details=None):
-    """Checks parity, measures latency and returns the `ExportResult`.
-
-    The shared last step of every exporter: `runtime_fn(batch)` runs the
-    exported artifact.
-    """
-    reference = keras_reference(model)
-    max_diff, shapes = check_parity(reference, runtime_fn, inputs, atol=atol,
-                                    format=format)
-    largest = max(inputs, key=lambda b: np.size(b))
-    return ExportResult(
-        format=format,
-        path=str(path),
-        size_bytes=artifact_size(path),
-        max_abs_diff=max_diff,
-        tolerance=atol,
-        shapes_checked=shapes,
-        keras_latency_ms=median_latency_ms(reference, largest),
-        runtime_latency_ms=median_latency_ms(runtime_fn, largest),
-        details=details or {},
-    )
-
-
-def export(model, path, format="saved_model", *, inputs=None, atol=1e-4,
-           **options) -> ExportResult:
-    """Exports `model` with the exporter registered as `format` and checks it.
-
-    Args:
-        model: a built Keras model.
-        path: str. Where to write the artifact.
-        format: str. An exporter name from `keraslm.registry.exporters`
-            (`"saved_model"` built in; `"onnx"`, `"tflite"` from plugins).
-        inputs: list of input batches for the parity check, of at least two
-            shapes where the model accepts dynamic shapes. Defaults to
-            `sample_inputs(model)`.
-        atol: float. Largest allowed absolute difference. Defaults to `1e-4`.
-        **options: exporter-specific options (e.g. `quantize=` for tflite).
-
-    Returns:
-        `ExportResult`; also written to `<path>.report.json`.
-
-    Raises:
-        UnknownComponentError: no exporter is registered as `format`.
-        ExportParityError: the artifact disagrees with the Keras model.
-    """
-    from keraslm import registry
-
-    exporter = registry.exporters.get(format)
-    if inputs is None:
-        inputs = sample_inputs(model)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    result = exporter.build(model=model, path=str(path), inputs=list(inputs),
-                            atol=atol, **options)
-    if not isinstance(result, ExportResult):
-        raise ExportError(
-            f"Exporter '{format}' from plugin '{exporter.plugin}' returned "
-            f"{type(result).__name__}; exporters must return "
-            "keraslm.exporting.ExportResult."
-        )
-    with open(str(path).rstrip("/") + ".report.json", "w") as handle:
-        json.dump(result.to_dict(), handle, indent=2)
-    return result
+__all__ = [
+    "ExportError", "ExportParityError", "ExportResult", "artifact_size",
+    "check_parity", "export", "finish", "keras_reference", "median_latency_ms",
+    "sample_inputs",
+]

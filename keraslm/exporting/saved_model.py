@@ -1,6 +1,6 @@
 """The built-in `saved_model` exporter."""
 
-from keraslm.exporting import finish
+from keraslm.exporting.parity import finish
 
 
 def export_saved_model(model, path, *, inputs, atol=1e-4):

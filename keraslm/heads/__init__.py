@@ -7,13 +7,14 @@ Registered (`keraslm.registry.task_heads`) as functions
 
 from keraslm.heads.classification_head import ClassificationHead
 from keraslm.heads.masked_lm_head import MaskedLMTransform
+from keraslm.heads.padding_mask import PaddingMask
 from keraslm.heads.task_models import (
     causal_lm_model, classification_model, masked_lm_model, seq2seq_lm_model,
     token_classification_model,
 )
 
 __all__ = [
-    "ClassificationHead", "MaskedLMTransform", "causal_lm_model",
+    "ClassificationHead", "MaskedLMTransform", "PaddingMask", "causal_lm_model",
     "classification_model", "masked_lm_model", "seq2seq_lm_model",
     "token_classification_model",
 ]

@@ -5,13 +5,21 @@ Each function here is what a `register_task_heads` entry builds:
 from token ids to hidden states `(batch, length, hidden_dim)`. The head is
 added to the backbone's own graph (not nested), so tied layers stay shared
 and the task model saves and loads as one `.keras` file.
+
+Everything a head adds to that graph is a layer with a name chosen here and
+checked against the backbone's operations (`_unique_name`), never a bare
+`keras.ops` call: a bare op is named by a per-process counter, and a backbone
+loaded from an earlier run keeps the names of the process that saved it, so
+in a new process (`keraslm train --init-from RUN`) an op of the head would
+take the name of one of the backbone's ops and Keras would refuse the model
+(`The name "not_equal" is used 2 times in the model`).
 """
 
 import keras
-from keras import ops
 
 from keraslm.heads.classification_head import ClassificationHead
 from keraslm.heads.masked_lm_head import MaskedLMTransform
+from keraslm.heads.padding_mask import PaddingMask
 
 
 def _token_embedding(backbone, token_embedding):
@@ -26,8 +34,22 @@ def _token_embedding(backbone, token_embedding):
     )
 
 
-def _padding_mask(token_ids, padding_id):
-    return ops.not_equal(token_ids, padding_id)
+def _unique_name(backbone, name):
+    """`name`, or `name_1`, `name_2`, ... if `backbone` already has an op so named."""
+    operations = getattr(backbone, "operations", None) or backbone.layers
+    taken = {operation.name for operation in operations}
+    candidate, index = name, 0
+    while candidate in taken:
+        index += 1
+        candidate = f"{name}_{index}"
+    return candidate
+
+
+def _padding_mask(backbone, padding_id):
+    """`backbone.input != padding_id`, as a named layer on the backbone's input."""
+    layer = PaddingMask(padding_id=padding_id,
+                        name=_unique_name(backbone, "padding_mask"))
+    return layer(backbone.input)
 
 
 def causal_lm_model(backbone, token_embedding=None):
@@ -64,8 +86,9 @@ def masked_lm_model(backbone, token_embedding=None, activation="gelu"):
     ```
     """
     embedding = _token_embedding(backbone, token_embedding)
-    hidden = MaskedLMTransform(activation=activation,
-                               name="masked_lm_transform")(backbone.output)
+    hidden = MaskedLMTransform(
+        activation=activation,
+        name=_unique_name(backbone, "masked_lm_transform"))(backbone.output)
     logits = embedding(hidden, reverse=True)
     return keras.Model(backbone.input, logits, name="masked_lm")
 
@@ -83,9 +106,8 @@ def classification_model(backbone, num_classes, pooling="cls", hidden_dim=None,
     """
     head = ClassificationHead(num_classes=num_classes, pooling=pooling,
                               hidden_dim=hidden_dim, dropout=dropout,
-                              name="classification_head")
-    logits = head(backbone.output,
-                  padding_mask=_padding_mask(backbone.input, padding_id))
+                              name=_unique_name(backbone, "classification_head"))
+    logits = head(backbone.output, padding_mask=_padding_mask(backbone, padding_id))
     return keras.Model(backbone.input, logits, name="classifier")
 
 
@@ -99,8 +121,10 @@ def token_classification_model(backbone, num_classes, dropout=0.1):
         "token_classification", backbone=encoder, num_classes=17)
     ```
     """
-    hidden = keras.layers.Dropout(dropout, name="tagging_dropout")(backbone.output)
-    logits = keras.layers.Dense(num_classes, name="tagging_logits")(hidden)
+    hidden = keras.layers.Dropout(
+        dropout, name=_unique_name(backbone, "tagging_dropout"))(backbone.output)
+    logits = keras.layers.Dense(
+        num_classes, name=_unique_name(backbone, "tagging_logits"))(hidden)
     return keras.Model(backbone.input, logits, name="token_classifier")
 
 

@@ -14,6 +14,8 @@ result.metrics["test"]["accuracy"]
 
 from keraslm.training.config import TrainConfig
 from keraslm.training.run import TrainingError, TrainResult, train
+from keraslm.training.run_directory import RunDirectory
 from keraslm.training.xla import fusible_xla
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingError", "fusible_xla", "train"]
+__all__ = ["RunDirectory", "TrainConfig", "TrainResult", "TrainingError", "fusible_xla",
+           "train"]

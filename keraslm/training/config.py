@@ -3,39 +3,44 @@
 The same fields are `keraslm train` options (`--batch-size` for
 `batch_size`), keyword arguments of `keraslm.train(...)`, and keys of a
 `--config run.toml` file (`[model_options]` / `[head_options]` /
-`[tokenizer_options]` / `[optimizer_options]` tables for the dicts). The
-resolved configuration is written to `RUN_DIR/config.json`.
+`[tokenizer_options]` / `[optimizer_options]` / `[task_options]` tables for
+the dicts). The chosen task's own options (its `Options` dataclass, such as
+`eval_stride` for `lm`) may also be given as top-level keys or keyword
+arguments; they are collected into `task_options`. The resolved
+configuration is written to `RUN_DIR/config.json`.
 """
 
 import dataclasses
-import json
 import os
 
-TASKS = ("lm", "mlm", "classify", "tag", "qa", "translate")
+from keraslm._options import check_value
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
 PATH_FIELDS = ("train", "valid", "test", "output_dir", "init_from")
+DICT_FIELDS = ("model_options", "head_options", "tokenizer_options",
+               "optimizer_options", "task_options")
+# Options that were TrainConfig fields before tasks owned them: an old run's
+# config.json gives them at the top level for any task.
+FORMER_FIELDS = ("split", "random_offsets", "eval_stride", "max_answer_length")
 
-DEFAULT_MODEL = {
-    "lm": "transformer_lm",
-    "mlm": "transformer_encoder",
-    "classify": "transformer_encoder",
-    "tag": "transformer_encoder",
-    "qa": "transformer_encoder",
-    "translate": "seq2seq_transformer",
-}
+
+def task_class(name):
+    """The registered task class (UnknownComponentError lists the installed ones)."""
+    from keraslm import registry
+
+    return registry.tasks.get(name).load()
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    task: str = "lm"                    # lm | mlm | classify | tag | qa | translate
+    task: str = "lm"                    # a name in keraslm.registry.tasks: lm | mlm | classify | tag | translate | plugins' (qa, ner, ...)
     train: str = ""                     # training data file
     valid: str | None = None            # validation file; None: split `train`
     test: str | None = None             # optional test file, evaluated at the end
     format: str | None = None           # txt | csv | tsv | jsonl | conll; None: from the extension
     text_column: str = "text"           # table column holding the text
     label_column: str = "label"         # table column holding the label
-    split: str = "line"                 # .txt documents: "line" or "block" (blank-line separated)
     validation_fraction: float = 0.1    # share of `train` held out when `valid` is None
     model: str | None = None            # builder in keraslm.models.BUILDERS; None: the task's default
     preset: str | None = "tiny"         # tiny | small | base, or None (give every size yourself)
@@ -51,16 +56,14 @@ class TrainConfig:
     optimizer: str = "adamw"            # a name in keraslm.registry.optimizers
     optimizer_options: dict = dataclasses.field(default_factory=dict)  # more optimizer arguments (adamw: decay_embeddings, beta_2, ...)
     learning_rate: float = 1e-3         # peak learning rate
-    weight_decay: float = 0.01          # adamw only
-    global_clipnorm: float | None = 1.0  # clip gradients to this global norm; None: off
+    weight_decay: float | None = None   # optimizers that take it (adamw); None: the optimizer's default (adamw: 0.01)
+    global_clipnorm: float | None = 1.0  # clip gradients to this global norm; 0 or None: off
     ema_momentum: float | None = None   # e.g. 0.999: validate, checkpoint and keep a moving average of the weights; None: off
     schedule: str = "warmup_cosine"     # a name in keraslm.registry.schedules
-    warmup_steps: int | None = None     # None: 5% of the steps (warmup schedules)
+    warmup_steps: int | None = None     # schedules that warm up; None: 5% of the steps
     epochs: float = 1.0                 # passes over the training data (ignored if `steps` is set)
     steps: int | None = None            # total optimizer steps
     batch_size: int = 32
-    random_offsets: bool = True         # lm: move the window boundaries every epoch (--no-random-offsets: fixed windows)
-    eval_stride: int | None = None      # lm: evaluate windows every N tokens, the rest context; None: sequence_length
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
     xla: bool | str = False             # "off"/False | "on"/True: XLA compiles the whole step | "fusible": XLA fuses the element-wise ops, matmuls stay oneDNN (fastest on CPU)
     strategy: str | None = None         # None | mirrored (tf.distribute, all local devices)
@@ -68,7 +71,7 @@ class TrainConfig:
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
     output_dir: str = ""                # the run directory; "" makes runs/<task>-<time>
     init_from: str | None = None        # a run directory whose backbone and tokenizer start this run
-    max_answer_length: int = 30         # qa: longest answer span in tokens
+    task_options: dict = dataclasses.field(default_factory=dict)  # the task's own options (keraslm train --help lists them per task)
     verbose: bool = True                # progress lines on stdout
 
     def __post_init__(self):
@@ -84,10 +87,10 @@ class TrainConfig:
             return ValueError(f"`{field}` must be {expected}. "
                               f"Received: {field}={getattr(self, field)!r}")
 
-        if self.task not in TASKS:
-            from keraslm.registry import unknown_name_message
-
-            raise ValueError(unknown_name_message("task", self.task, TASKS))
+        for field in dataclasses.fields(self):
+            if field.name not in ("xla",):
+                check_value(field, getattr(self, field.name), "the configuration")
+        task = task_class(self.task)  # an unknown task: the installed ones, a suggestion
         if not self.train:
             raise ValueError("`train` (the training data file) is required. "
                              "Received: train=''")
@@ -104,22 +107,14 @@ class TrainConfig:
                 "Use 'mirrored' for the devices of one machine.")
         if self.strategy not in STRATEGIES:
             raise bad("strategy", f"one of {STRATEGIES}")
-        if self.split not in ("line", "block"):
-            raise bad("split", "'line' or 'block'")
-        for field in ("model_options", "head_options", "tokenizer_options",
-                      "optimizer_options"):
+        for field in DICT_FIELDS:
             if not isinstance(getattr(self, field), dict):
                 raise bad(field, "a dict (a TOML table; KEY=VALUE flags on the command line)")
         for field in ("batch_size", "sequence_length", "checkpoint_every",
-                      "vocabulary_size", "max_answer_length"):
+                      "vocabulary_size"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(field, "a positive integer")
-        if self.eval_stride is not None and (
-                not isinstance(self.eval_stride, int) or isinstance(self.eval_stride, bool)
-                or not 1 <= self.eval_stride <= self.sequence_length):
-            raise bad("eval_stride", f"an integer in [1, sequence_length={self.sequence_length}] "
-                                     "or None")
         if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
             raise bad("steps", "a positive integer or None")
         if not self.epochs > 0:
@@ -139,31 +134,80 @@ class TrainConfig:
             path = getattr(self, field)
             if path and not os.path.isfile(path):
                 raise FileNotFoundError(f"`{field}` file not found: {path}")
-        if self.init_from and not os.path.isfile(
-                os.path.join(self.init_from, "config.json")):
-            raise FileNotFoundError(
-                f"`init_from` must be a keraslm run directory (with config.json). "
-                f"Received: init_from={self.init_from!r}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise bad("weight_decay", "a number >= 0 or None")
+        if self.global_clipnorm is not None and self.global_clipnorm < 0:
+            raise bad("global_clipnorm", "a positive number, or 0 or None for no clipping")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise bad("warmup_steps", "an integer >= 0 or None")
+        if self.init_from:
+            self._check_init_from(task)
+        task(self).check()
         return self
+
+    def _check_init_from(self, task):
+        from keraslm.training.run_directory import RunDirectory
+
+        source = RunDirectory(self.init_from)
+        source.require_file("config", what="`init_from` must be a keraslm run directory")
+        source.require_file("final_model",
+                            what="`init_from` must be a finished run (with model.keras)")
+        earlier = source.config().task
+        if earlier not in task.init_from_tasks:
+            claims = ", ".join(task.init_from_tasks) or "none"
+            raise ValueError(
+                f"A '{self.task}' run cannot start from a '{earlier}' run. Received: "
+                f"init_from={self.init_from!r} (task {earlier!r}). Task '{self.task}' "
+                f"starts from runs of: {claims}.")
+
+    @property
+    def task_class(self):
+        """The registered `Task` subclass of `task`."""
+        return task_class(self.task)
 
     @property
     def model_name(self) -> str:
-        return self.model or DEFAULT_MODEL[self.task]
+        return self.model or self.task_class.default_model
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source="configuration") -> "TrainConfig":
-        """Builds a config, rejecting unknown keys with a suggestion."""
-        from keraslm.registry import suggest
+    def from_dict(cls, values: dict, source="configuration",
+                  former_fields="keep") -> "TrainConfig":
+        """Builds a config, rejecting unknown keys with a suggestion.
 
+        Keys that are options of the chosen task go into `task_options`. An
+        option of another installed task is refused with the task it belongs
+        to. `former_fields="drop"` (old run directories) drops the options
+        that used to be top-level fields when the task does not have them.
+        """
+        from keraslm._names import suggest
+
+        values = dict(values)
         fields = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in fields:
-                closest = suggest(key, fields)
+        extra = {key: values.pop(key) for key in list(values) if key not in fields}
+        if extra:
+            task = task_class(values.get("task", cls.task))
+            own = set(task.option_names())
+            task_options = dict(values.get("task_options") or {})
+            for key, value in extra.items():
+                if key in own:
+                    task_options[key] = value
+                    continue
+                if key in FORMER_FIELDS and former_fields == "drop":
+                    continue
+                owners = _tasks_with_option(key)
+                if owners:
+                    raise ValueError(
+                        f"Option '{key}' in {source} belongs to task(s) "
+                        f"{', '.join(owners)}, not to task '{task.name}'. "
+                        f"Task '{task.name}' options: "
+                        f"{', '.join(sorted(own)) or 'none'}.")
+                closest = suggest(key, [*fields, *own])
                 hint = f" Did you mean '{closest}'?" if closest else ""
                 raise ValueError(f"Unknown option '{key}' in {source}.{hint}")
+            values["task_options"] = task_options
         return cls(**values)
 
     @classmethod
@@ -182,9 +226,22 @@ class TrainConfig:
     @classmethod
     def from_run(cls, run_dir) -> "TrainConfig":
         """The configuration a run directory was trained with."""
-        path = os.path.join(run_dir, "config.json")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{run_dir} is not a keraslm run directory: no config.json there.")
-        with open(path) as handle:
-            return cls.from_dict(json.load(handle)["config"], source=path)
+        from keraslm.training.run_directory import RunDirectory
+
+        run = RunDirectory(run_dir)
+        return cls.from_dict(run.info()["config"], source=run.config_file,
+                             former_fields="drop")
+
+
+def _tasks_with_option(key):
+    """The installed tasks that have an option named `key`."""
+    from keraslm import registry
+
+    owners = []
+    for component in registry.tasks:
+        try:
+            if key in component.load().option_names():
+                owners.append(component.name)
+        except Exception:  # a task that fails to load is reported elsewhere
+            continue
+    return sorted(owners)

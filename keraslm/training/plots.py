@@ -15,15 +15,17 @@ def plot_training_curve(run_dir, path=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from keraslm.training.run_directory import RunDirectory
+
+    run = RunDirectory(run_dir)
     steps, losses = [], []
-    with open(os.path.join(run_dir, "steps.csv")) as handle:
+    with open(run.file("steps")) as handle:
         for row in csv.DictReader(handle):
             steps.append(int(row["step"]))
             losses.append(float(row["loss"]))
-    with open(os.path.join(run_dir, "config.json")) as handle:
-        interval = __import__("json").load(handle)["derived"]["checkpoint_interval"]
+    interval = run.info()["derived"]["checkpoint_interval"]
     validation = []
-    history = os.path.join(run_dir, "history.csv")
+    history = run.file("history")
     if os.path.exists(history):
         with open(history) as handle:
             for row in csv.DictReader(handle):
@@ -40,7 +42,7 @@ def plot_training_curve(run_dir, path=None):
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    path = path or os.path.join(run_dir, "training_curve.png")
+    path = path or run.file("training_curve")
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

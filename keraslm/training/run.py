@@ -9,7 +9,9 @@ import math
 import os
 import shutil
 
+from keraslm.tasks.base import backbone_output_layer
 from keraslm.training.config import TrainConfig
+from keraslm.training.run_directory import RunDirectory
 from keraslm.training.xla import check_fusible_available, fusible_xla, xla_mode
 
 
@@ -38,41 +40,29 @@ class TrainResult:
     config: TrainConfig
 
 
-def _run_dir(config, resume):
+def _run_dir(config, resume) -> RunDirectory:
     if resume:
-        return resume
+        return RunDirectory(resume)
     if config.output_dir:
-        run_dir = config.output_dir
+        run = RunDirectory(config.output_dir)
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = os.path.join("runs", f"{config.task}-{stamp}")
-    if os.path.exists(os.path.join(run_dir, "config.json")):
+        run = RunDirectory(os.path.join("runs", f"{config.task}-{stamp}"))
+    if run.exists():
         raise TrainingError(
-            f"{run_dir} already holds a training run. Continue it with "
-            f"`keraslm train --resume {run_dir}`, or choose another output "
+            f"{run.path} already holds a training run. Continue it with "
+            f"`keraslm train --resume {run.path}`, or choose another output "
             f"directory (-o).")
-    return run_dir
+    return run
 
 
-def _read_info(run_dir):
-    with open(os.path.join(run_dir, "config.json")) as handle:
-        return json.load(handle)
-
-
-def _write_json(path, value):
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(temporary, path)
-
-
-def _load_tokenizer_or_train(config, task, train_examples, run_dir, resume):
+def _load_tokenizer_or_train(config, task, train_examples, run, resume):
     from keraslm import text
 
     if resume:
-        return text.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+        return run.load_tokenizer()
     if config.init_from:
-        tokenizer = text.load_tokenizer(os.path.join(config.init_from, "tokenizer"))
+        tokenizer = RunDirectory(config.init_from).load_tokenizer()
     else:
         options = dict(config.tokenizer_options)
         if config.lowercase:
@@ -80,38 +70,18 @@ def _load_tokenizer_or_train(config, task, train_examples, run_dir, resume):
         tokenizer = text.train_tokenizer(config.tokenizer, task.texts(train_examples),
                                          vocabulary_size=config.vocabulary_size,
                                          **options)
-    tokenizer.save(os.path.join(run_dir, "tokenizer"))
+    tokenizer.save(run.file("tokenizer"))
     return tokenizer
-
-
-def backbone_output_layer(backbone):
-    """The name of the layer whose output is `backbone`'s hidden states."""
-    return backbone.output._keras_history[0].name
-
-
-def hidden_states_of(model, info=None):
-    """A model from token ids to the hidden states of a trained model."""
-    import keras
-
-    if hasattr(model, "hidden_states_model"):
-        return model.hidden_states_model()
-    name = (info or {}).get("derived", {}).get("backbone_output_layer")
-    if not name:
-        raise TrainingError("The run to initialize from does not record its "
-                            "backbone output layer (config.json).")
-    return keras.Model(model.input, model.get_layer(name).output)
 
 
 def _build_model(config, task, tokenizer):
     """Returns `(task_model, backbone_output_layer_name)`."""
-    import keraslm
     from keraslm import registry
     from keraslm.models import BUILDERS, PRESETS
 
     if config.init_from:
-        info = _read_info(config.init_from)
-        previous = keraslm.load_model(os.path.join(config.init_from, "model.keras"))
-        backbone = hidden_states_of(previous, info)
+        source = RunDirectory(config.init_from)
+        backbone = task.backbone_from_run(source.load_model("final"), source.info())
     else:
         options = dict(config.model_options)
         preset_values = PRESETS[config.model_name].get(config.preset or "", {})
@@ -123,37 +93,56 @@ def _build_model(config, task, tokenizer):
                 options["max_sequence_length"] = longest
         base = BUILDERS[config.model_name](
             vocabulary_size=tokenizer.vocabulary_size, preset=config.preset, **options)
-        if task.name in ("lm", "translate"):
-            backbone = base
-        else:
-            backbone = base.hidden_states_model()
+        backbone = task.build_backbone(base)
     model = registry.task_heads.build(task.head, backbone=backbone, **task.head_options())
-    hidden = backbone if task.name == "translate" else (
-        backbone.hidden_states_model() if hasattr(backbone, "hidden_states_model")
-        else backbone)
+    hidden = (backbone.hidden_states_model() if hasattr(backbone, "hidden_states_model")
+              else backbone)
     return model, backbone_output_layer(hidden)
 
 
-def _optimizer(config, total_steps):
+def build_loss(config, task):
+    """The training loss: `--loss` (or the task's default) with the arguments it
+    accepts (`ignore_class` and `from_logits` from the task, `label_smoothing`
+    when set; a loss that does not take a set option is an error)."""
+    from keraslm import registry
+
+    name = task.default_loss if config.loss == "auto" else config.loss
+    given = {"label_smoothing": config.label_smoothing} if config.label_smoothing else {}
+    return registry.losses.get(name).build_with(given=given,
+                                                offered=task.loss_arguments())
+
+
+def build_optimizer(config, total_steps):
+    """The optimizer and its schedule, each given the arguments it accepts.
+
+    The schedule is offered `learning_rate`, `total_steps`, `warmup_steps`,
+    `decay_steps` (the steps after warm-up when it warms up, else all) and
+    `step_size` (a third of the steps); the optimizer gets `weight_decay`,
+    `global_clipnorm` and the weight average when they are set, and
+    `optimizer_options`. An option the chosen component does not accept is
+    an error naming it.
+    """
     from keraslm import registry
 
     warmup = config.warmup_steps
     if warmup is None:
         warmup = int(0.05 * total_steps)
-    schedule_options = {"learning_rate": config.learning_rate}
-    if config.schedule in ("warmup_cosine", "warmup_linear"):
-        schedule_options.update(warmup_steps=warmup,
-                                decay_steps=max(total_steps - warmup, 1))
-    elif config.schedule in ("cosine", "exponential"):
-        schedule_options["decay_steps"] = total_steps
-    elif config.schedule == "step":
-        schedule_options["step_size"] = max(total_steps // 3, 1)
-    schedule = registry.schedules.build(config.schedule, **schedule_options)
-    options = {**config.optimizer_options, "learning_rate": schedule}
+    component = registry.schedules.get(config.schedule)
+    accepted = component.accepts()
+    warms_up = accepted is None or "warmup_steps" in accepted
+    offered = {"total_steps": total_steps, "warmup_steps": warmup,
+               "decay_steps": max(total_steps - warmup, 1) if warms_up else total_steps,
+               "step_size": max(total_steps // 3, 1)}
+    given = {"learning_rate": config.learning_rate}
+    if config.warmup_steps is not None:
+        given["warmup_steps"] = config.warmup_steps
+    schedule = component.build_with(given=given, offered=offered)
+
+    given = {**config.optimizer_options, "learning_rate": schedule}
     if config.global_clipnorm:
-        options["global_clipnorm"] = config.global_clipnorm
-    if config.optimizer == "adamw":
-        options["weight_decay"] = config.weight_decay
+        given["global_clipnorm"] = config.global_clipnorm
+    if config.weight_decay is not None:
+        given["weight_decay"] = config.weight_decay
     if config.ema_momentum is not None:
         clash = sorted({"use_ema", "ema_momentum"} & set(config.optimizer_options))
         if clash:
@@ -162,9 +151,11 @@ def _optimizer(config, total_steps):
                 f"average. Received: ema_momentum={config.ema_momentum!r}, "
                 f"optimizer_options={config.optimizer_options!r}; expected only "
                 f"`ema_momentum`.")
-        options.update(use_ema=True, ema_momentum=config.ema_momentum)
+        given.update(use_ema=True, ema_momentum=config.ema_momentum)
     try:
-        return registry.optimizers.build(config.optimizer, **options)
+        return registry.optimizers.get(config.optimizer).build_with(given=given)
+    except registry.UnacceptedOptionError:
+        raise
     except (TypeError, ValueError) as error:
         if not config.optimizer_options:
             raise
@@ -194,8 +185,8 @@ def _strategy(config):
     return tf.distribute.get_strategy()
 
 
-def _completed_intervals(backup_dir):
-    path = os.path.join(backup_dir, "training_metadata.json")
+def _completed_intervals(run):
+    path = run.file("backup_metadata")
     if not os.path.exists(path):
         return 0
     with open(path) as handle:
@@ -262,28 +253,28 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
     mode = xla_mode(config.xla)
     if mode == "fusible":
         check_fusible_available()  # before the run directory is made
-    run_dir = _run_dir(config, resume)
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    run = _run_dir(config, resume)
+    os.makedirs(run.file("checkpoints"), exist_ok=True)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
         with fusible_xla() if mode == "fusible" else contextlib.nullcontext():
-            return _train(config, run_dir, resume)
+            return _train(config, run, resume)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(config, run_dir, resume):
+def _train(config, run, resume):
     import keras
 
     import keraslm
+    from keraslm.tasks import get_task
     from keraslm.training import callbacks as cb
     from keraslm.training.plots import plot_training_curve
-    from keraslm.training.tasks import TASKS
 
     keras.utils.set_random_seed(config.seed)
-    task = TASKS[config.task](config)
+    task = get_task(config)
 
     _say(config, f"[data] reading {config.train}")
     train_examples = task.read(config.train)
@@ -298,31 +289,31 @@ def _train(config, run_dir, resume):
     _say(config, f"[data] {task.size(train_examples):,} training and "
                  f"{task.size(valid_examples):,} validation examples")
 
-    tokenizer = _load_tokenizer_or_train(config, task, train_examples, run_dir, resume)
+    tokenizer = _load_tokenizer_or_train(config, task, train_examples, run, resume)
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
                  f"{tokenizer.vocabulary_size:,} ids")
     if resume:
-        task.load_assets(run_dir)
+        task.load_assets(run.path)
     train_data = task.dataset(train_examples, tokenizer, training=True)
     valid_data = task.dataset(valid_examples, tokenizer, training=False)
-    task.save_assets(run_dir)
+    task.save_assets(run.path)
 
     steps_per_epoch = train_data.steps_per_epoch
     total_steps = config.steps or math.ceil(config.epochs * steps_per_epoch)
     interval = min(config.checkpoint_every, total_steps)
     intervals = math.ceil(total_steps / interval)
     total_steps = intervals * interval
-    backup_dir = os.path.join(run_dir, "backup")
-    done = _completed_intervals(backup_dir) if resume else 0
+    done = _completed_intervals(run) if resume else 0
 
+    loss = build_loss(config, task)
     with _strategy(config).scope():
         model, backbone_layer = _build_model(config, task, tokenizer)
-        model.compile(optimizer=_optimizer(config, total_steps), loss=task.loss(),
+        model.compile(optimizer=build_optimizer(config, total_steps), loss=loss,
                       jit_compile=xla_mode(config.xla) == "on")
 
     info = {
         "keraslm_version": keraslm.__version__,
-        "config": config.to_dict(),
+        "config": {**config.to_dict(), "task_options": dataclasses.asdict(task.options)},
         "derived": {
             "vocabulary_size": tokenizer.vocabulary_size,
             "steps_per_epoch": steps_per_epoch,
@@ -334,13 +325,13 @@ def _train(config, run_dir, resume):
         },
     }
     if not resume:
-        _write_json(os.path.join(run_dir, "config.json"), info)
+        run.write_json("config", info)
     _say(config, f"[model] {config.model_name} ({config.preset or 'custom'}) + "
                  f"{task.head} head, {model.count_params():,} parameters; "
                  f"{total_steps} steps ({steps_per_epoch} per epoch), "
                  f"precision {config.precision}, xla {config.xla}")
     if done:
-        _say(config, f"[resume] {run_dir}: {done * interval} steps done, "
+        _say(config, f"[resume] {run.path}: {done * interval} steps done, "
                      f"continuing at step {done * interval + 1}")
 
     dataset = train_data.dataset.repeat().skip(done * interval)
@@ -351,23 +342,22 @@ def _train(config, run_dir, resume):
                       else [first_batch])))
 
     nan_guard = cb.NaNGuard(start_step=done * interval)
-    checkpoints = os.path.join(run_dir, "checkpoints")
-    best_so_far = _best_validation_loss(os.path.join(run_dir, "history.csv"))
+    best_so_far = _best_validation_loss(run.file("history"))
     callbacks = [
         nan_guard,
-        cb.StepLog(os.path.join(run_dir, "steps.csv"), start_step=done * interval),
-        cb.SafeBackupAndRestore(backup_dir, nan_guard, save_freq="epoch",
+        cb.StepLog(run.file("steps"), start_step=done * interval),
+        cb.SafeBackupAndRestore(run.file("backup"), nan_guard, save_freq="epoch",
                                 delete_checkpoint=False),
         # With a weight average, validation and the checkpoints below use the
         # average; the backup above holds the raw weights and the average (an
         # optimizer variable), so a resumed run goes on from both.
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if _uses_ema(model) else []),
-        cb.SafeModelCheckpoint(os.path.join(checkpoints, "last.keras"), nan_guard),
-        cb.SafeModelCheckpoint(os.path.join(checkpoints, "best.keras"), nan_guard,
+        cb.SafeModelCheckpoint(run.file("last_checkpoint"), nan_guard),
+        cb.SafeModelCheckpoint(run.file("best_checkpoint"), nan_guard,
                                monitor="val_loss", save_best_only=True,
                                initial_value_threshold=best_so_far),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
+        keras.callbacks.CSVLogger(run.file("history"), append=True),
+        keras.callbacks.TensorBoard(run.file("logs")),
     ]
     if config.verbose:
         callbacks.append(cb.Progress(total_steps, interval, tokens_per_step,
@@ -379,34 +369,35 @@ def _train(config, run_dir, resume):
               shuffle=False)
 
     if nan_guard.bad_step is not None:
-        last_good = _completed_intervals(backup_dir) * interval
+        last_good = _completed_intervals(run) * interval
         raise TrainingError(
             f"The loss became NaN or infinite at step {nan_guard.bad_step}; training "
-            f"stopped. The last good checkpoint is "
-            f"{os.path.join(checkpoints, 'last.keras')} (step {last_good}). Try a "
-            f"lower learning rate (it was {config.learning_rate:g}), gradient "
-            f"clipping (global_clipnorm) or float32 precision.")
+            f"stopped. The last good checkpoint is {run.file('last_checkpoint')} "
+            f"(step {last_good}). Try a lower learning rate (it was "
+            f"{config.learning_rate:g}), gradient clipping (global_clipnorm) or "
+            f"float32 precision.")
 
-    model.save(os.path.join(run_dir, "model.keras"))
+    model.save(run.file("final_model"))
     _say(config, "[evaluate] validation")
-    metrics = {"final": task.evaluate(model, valid_examples, tokenizer),
+    metrics = {"final": task.evaluate(model, valid_examples, tokenizer, loss),
                "steps": total_steps}
-    best_path = os.path.join(checkpoints, "best.keras")
+    best_path = run.file("best_checkpoint")
     if os.path.exists(best_path):
         best_model = keraslm.load_model(best_path)
-        metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer)
+        metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer, loss)
     if config.test:
         _say(config, f"[evaluate] test: {config.test}")
         test_examples = task.read(config.test)
-        metrics["test"] = task.evaluate(model, test_examples, tokenizer)
+        metrics["test"] = task.evaluate(model, test_examples, tokenizer, loss)
         if os.path.exists(best_path):
-            metrics["test_best"] = task.evaluate(best_model, test_examples, tokenizer)
-    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
-    plot_training_curve(run_dir)
-    _say(config, f"[done] {run_dir}: " + ", ".join(
+            metrics["test_best"] = task.evaluate(best_model, test_examples, tokenizer,
+                                                 loss)
+    run.write_json("metrics", metrics)
+    plot_training_curve(run.path)
+    _say(config, f"[done] {run.path}: " + ", ".join(
         f"{key} {value:.4f}" for key, value in metrics["final"].items()
         if isinstance(value, float)))
-    return TrainResult(run_dir=run_dir, metrics=metrics, model=model,
+    return TrainResult(run_dir=run.path, metrics=metrics, model=model,
                        tokenizer=tokenizer, config=config)
 
 

@@ -1,4 +1,4 @@
-"""Export a Keras model to ONNX and check it in onnxruntime."""
+"""The `onnx` exporter: a Keras model to ONNX with tf2onnx, checked in onnxruntime."""
 
 from keraslm.exporting import ExportError, finish
 
@@ -29,10 +29,15 @@ def _install_hint(error):
 def export_onnx(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
     """Writes `model` as ONNX with dynamic batch and length, then checks it.
 
-    The conversion goes through `tf2onnx.convert.from_keras` with an input
-    signature whose free dimensions stay symbolic, so one file serves every
-    batch size and sequence length. The file is then run in onnxruntime (CPU)
-    on `inputs` and compared with the Keras model.
+    The model is wrapped in a `tf.function` (`model(x, training=False)`) whose
+    input signature keeps the model's free dimensions symbolic, and converted
+    with `tf2onnx.convert.from_function`, so one file serves every batch size
+    and sequence length. TensorFlow's `Erfc` (from exact GELU) is rewritten
+    as `1 - Erf`, which tf2onnx cannot convert otherwise. The file is
+    validated with `onnx.checker`, then run in onnxruntime (CPU) on `inputs`
+    and compared with the Keras model through `keraslm.exporting.finish`;
+    the report's `details` hold the opset, the ONNX op types used and the
+    onnxruntime and tf2onnx versions.
 
     Args:
         model: a built Keras model with a single input.

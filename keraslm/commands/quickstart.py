@@ -18,7 +18,9 @@ def configure(parser):
 def run(args):
     import keraslm
     from keraslm import datasets, generation, registry
-    from keraslm.cli_train import real_inputs
+    from keraslm.commands.export import sample_inputs
+    from keraslm.tasks import get_task
+    from keraslm.training.run_directory import RunDirectory
 
     stages = []
     started = time.perf_counter()
@@ -58,10 +60,10 @@ def run(args):
     print(sample)
 
     exports = []
-    inputs = real_inputs(result.config, result.tokenizer)
+    inputs = sample_inputs(result.config, get_task(result.config), result.tokenizer)
     for name in registry.exporters.names():
         exporter = registry.exporters.get(name)
-        path = os.path.join(output, "export",
+        path = os.path.join(RunDirectory(output).file("export"),
                             "model" + exporter.metadata.get("file_extension", ""))
         stage("export", f"{name} -> {path}")
         try:
@@ -76,7 +78,7 @@ def run(args):
     rows = [("run directory", output),
             ("parameters", f"{result.model.count_params():,}"),
             ("validation bits/char", f"{final['bits_per_character']:.3f}"),
-            ("training curve", os.path.join(output, "training_curve.png"))]
+            ("training curve", RunDirectory(output).file("training_curve"))]
     rows += [(f"export {name}", detail) for name, detail in exports]
     rows.append(("total time", f"{time.perf_counter() - started:.0f} s"))
     width = max(len(key) for key, _ in rows)

@@ -1,0 +1,314 @@
+"""`Task`: everything that differs between tasks, in one class per task.
+
+A task turns files into `tf.data` batches for its head, names its default
+model, head and loss, evaluates a model on examples with its metrics, and
+says what `generate` and `export` mean for it. The trainer
+(`keraslm.training.run`), the commands and the exporters drive every task
+through this interface alone, so a task from a plugin has the same power as
+a built-in one. Tasks register through the `register_tasks` hook:
+
+```python
+import dataclasses
+
+import keraslm
+from keraslm.tasks import ClassificationTask
+
+
+class SentimentTask(ClassificationTask):
+    name = "sentiment"
+    description = "Positive/negative reviews; accuracy, macro F1."
+
+    @dataclasses.dataclass
+    class Options:
+        neutral_label: str = "neutral"   # the label dropped before training
+
+
+@keraslm.hookimpl
+def register_tasks(register):
+    register("sentiment", SentimentTask, description=SentimentTask.description)
+```
+
+Then `keraslm train --task sentiment --neutral-label meh ...` works, and
+`keraslm.testing.run_task_test(SentimentTask, train=..., valid=...)` checks
+it end to end. Keep a task module light (import TensorFlow and
+`keraslm.data` inside methods): `keraslm train --help` imports every
+installed task to list its options.
+"""
+
+import dataclasses
+import math
+import os
+
+from keraslm._options import options_from_dict
+
+IGNORE_INDEX = -100
+"""The label of positions no loss or metric counts (as in `keraslm.data`)."""
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """A task without options of its own."""
+
+
+class Task:
+    """Base class of every task; subclasses fill in the task-specific parts.
+
+    Class attributes (declarations the trainer and the commands read):
+
+    - `name`: str. The `--task` value; equals the registered name.
+    - `description`: str. One line for listings.
+    - `Options`: a dataclass of the task's own options, a `# comment` per
+      field (the help text). They become `keraslm train` flags, keys of
+      `[task_options]` (or top-level keys) in `run.toml`, and keyword
+      arguments of `keraslm.train`; `self.options` holds the resolved values.
+    - `formats`: tuple of str. The file formats `read` takes.
+    - `default_model`: str. A builder in `keraslm.models.BUILDERS`.
+    - `head`: str. A name in `keraslm.registry.task_heads`.
+    - `default_loss`: str. A name in `keraslm.registry.losses` (`--loss auto`).
+    - `model_inputs`: tuple of str. The model's input names, in order; one
+      name means the model takes a single tensor.
+    - `decodes`: bool. Whether `keraslm generate` applies (it continues text).
+    - `init_from_tasks`: tuple of str. Tasks whose runs can be this task's
+      starting point (`--init-from`): their backbone and tokenizer are taken
+      and this task's head is put on top.
+    - `metrics`: tuple of str. The metrics `evaluate` reports, besides `loss`.
+    """
+
+    name = ""
+    description = ""
+    Options = NoOptions
+    formats = ()
+    default_model = "transformer_encoder"
+    head = ""
+    default_loss = "masked_sparse_categorical_crossentropy"
+    model_inputs = ("token_ids",)
+    decodes = False
+    init_from_tasks = ()
+    metrics = ()
+
+    def __init__(self, config):
+        self.config = config
+        self.options = self.resolve_options(getattr(config, "task_options", {}) or {})
+        self.label_vocabulary = None
+
+    # -- options ------------------------------------------------------------
+    @classmethod
+    def option_names(cls):
+        return [f.name for f in dataclasses.fields(cls.Options)]
+
+    @classmethod
+    def resolve_options(cls, values, source=None):
+        """`Options` from a dict, unknown keys and wrong types refused."""
+        options = options_from_dict(cls.Options, values,
+                                    source or f"the options of task '{cls.name}'")
+        return options
+
+    def check(self):
+        """Checks the options against the rest of the configuration.
+
+        Called before any data is read; raises ValueError naming the option,
+        the value received and what is expected.
+        """
+
+    # -- data ---------------------------------------------------------------
+    def read(self, path):
+        """Reads one file into this task's examples."""
+        raise NotImplementedError
+
+    def split(self, examples):
+        """Deterministic `(train, validation)` split of one file's examples."""
+        raise NotImplementedError
+
+    def texts(self, examples):
+        """Strings to train a tokenizer on."""
+        raise NotImplementedError
+
+    def size(self, examples) -> int:
+        """Examples in `examples` (for the progress lines)."""
+        return len(self.texts(examples))
+
+    def fit_labels(self, examples):
+        """Builds the label vocabulary from a whole training file (before any
+        validation split), for tasks with labels."""
+
+    def dataset(self, examples, tokenizer, training):
+        """A `keraslm.data.TaskData` whose dataset yields `(inputs, labels)`
+        batches: `inputs` as the model takes them (see `model_inputs`),
+        labels `IGNORE_INDEX` where nothing is scored."""
+        raise NotImplementedError
+
+    def _model_inputs(self, task_data):
+        """Keeps what the model takes of a `keraslm.data` pipeline's batches."""
+        names = self.model_inputs
+
+        def select(x, y, *weights):
+            if len(names) == 1:
+                return x[names[0]], y
+            return {name: x[name] for name in names}, y
+
+        task_data.dataset = task_data.dataset.map(select)
+        return task_data
+
+    # -- model --------------------------------------------------------------
+    def build_backbone(self, base):
+        """What the head is put on, from a freshly built model of `default_model`
+        (or `--model`): by default its hidden states."""
+        return base.hidden_states_model()
+
+    def backbone_from_run(self, model, info):
+        """What the head is put on, from the model of an `--init-from` run."""
+        return hidden_states_of(model, info)
+
+    def head_options(self):
+        """Keyword arguments of the head besides `backbone`."""
+        return dict(self.config.head_options)
+
+    def loss_arguments(self):
+        """Arguments the trainer offers the loss (passed where accepted)."""
+        return {"ignore_class": IGNORE_INDEX, "from_logits": True}
+
+    # -- run-directory assets ----------------------------------------------
+    def save_assets(self, run_dir):
+        """Writes what the task learned from the data (the label set) into
+        the run directory."""
+        from keraslm.training.run_directory import RunDirectory
+
+        if self.label_vocabulary is not None:
+            self.label_vocabulary.save(RunDirectory(run_dir).file("labels"))
+
+    def load_assets(self, run_dir):
+        from keraslm import text
+        from keraslm.training.run_directory import RunDirectory
+
+        path = RunDirectory(run_dir).file("labels")
+        if os.path.exists(path):
+            self.label_vocabulary = text.LabelVocabulary.load(path)
+
+    # -- evaluation ---------------------------------------------------------
+    def evaluate(self, model, examples, tokenizer, loss=None) -> dict:
+        """The task's metrics of `model` on `examples`, as a dict.
+
+        `loss` is the training loss (a `keras.losses.Loss`): `metrics["loss"]`
+        is its mean over the examples, so validation and evaluation report
+        what training minimized. None uses the task's default loss.
+        """
+        raise NotImplementedError
+
+    def default_loss_object(self):
+        from keraslm import registry
+
+        return registry.losses.get(self.default_loss).build_with(
+            offered=self.loss_arguments())
+
+    # -- export and generate ------------------------------------------------
+    def sample_inputs(self, examples, tokenizer, shapes=((1, 9), (3, 33))):
+        """Model inputs of several `(batch, length)` shapes cut from real data,
+        for the exporters' parity checks: a list of arrays (or of dicts of
+        arrays when the model takes several inputs)."""
+        import numpy as np
+
+        ids = [i for text in self.texts(examples)[:2000] for i in tokenizer.encode(text)]
+        batches, offset = [], 0
+        for batch, length in shapes:
+            needed = batch * length
+            if offset + needed > len(ids):
+                raise ValueError(
+                    f"The data is too short to build export checks: {len(ids)} tokens, "
+                    f"expected at least {offset + needed}.")
+            array = np.array(ids[offset:offset + needed], "int32").reshape(batch, length)
+            batches.append(array if len(self.model_inputs) == 1
+                           else {name: array for name in self.model_inputs})
+            offset += needed
+        return batches
+
+    def generate_options(self):
+        """Keyword arguments `keraslm generate` passes to the decoder."""
+        return {}
+
+
+def backbone_output_layer(backbone):
+    """The name of the layer whose output is `backbone`'s hidden states."""
+    return backbone.output._keras_history[0].name
+
+
+def hidden_states_of(model, info=None):
+    """A model from token ids to the hidden states of a trained model.
+
+    `info` is the run's `config.json`, which records the backbone's output
+    layer for task models that are plain functional graphs.
+    """
+    import keras
+
+    if hasattr(model, "hidden_states_model"):
+        return model.hidden_states_model()
+    name = (info or {}).get("derived", {}).get("backbone_output_layer")
+    if not name:
+        raise ValueError("The run to initialize from does not record its "
+                         "backbone output layer (config.json: "
+                         "derived.backbone_output_layer).")
+    return keras.Model(model.input, model.get_layer(name).output)
+
+
+def mean_loss(loss, model, dataset):
+    """The mean of `loss` over a dataset of `(inputs, labels)` batches,
+    weighted by the positions each batch scores (labels != IGNORE_INDEX)."""
+    import numpy as np
+
+    total = count = 0.0
+    for x, y in dataset:
+        logits = model(x, training=False)
+        labels = np.asarray(y)
+        weight = float(np.sum(labels != IGNORE_INDEX)) if labels.ndim > 1 else len(labels)
+        total += float(loss(y, logits)) * weight
+        count += weight
+    return total / max(count, 1.0)
+
+
+def token_statistics(model, dataset):
+    """Sums of token NLL, correct predictions and counts over a dataset."""
+    import tensorflow as tf
+
+    @tf.function
+    def batch_statistics(x, y):
+        logits = tf.cast(model(x, training=False), tf.float32)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        valid = tf.not_equal(y, IGNORE_INDEX)
+        labels = tf.where(valid, y, tf.zeros_like(y))
+        nll = -tf.gather(log_probs, labels, batch_dims=len(labels.shape))
+        correct = tf.equal(tf.cast(tf.argmax(logits, -1), labels.dtype), labels)
+        weights = tf.cast(valid, tf.float32)
+        return (tf.reduce_sum(nll * weights),
+                tf.reduce_sum(tf.cast(correct, tf.float32) * weights),
+                tf.reduce_sum(weights))
+
+    total_nll = total_correct = total = 0.0
+    for x, y in dataset:
+        nll, correct, count = batch_statistics(x, y)
+        total_nll += float(nll)
+        total_correct += float(correct)
+        total += float(count)
+    return total_nll, total_correct, total
+
+
+def token_metrics(model, task_data, count_name, loss=None):
+    """Cross-entropy, perplexity and accuracy over the labelled tokens.
+
+    `cross_entropy` and `perplexity` are the model's own (natural-log) NLL per
+    token; `loss` is the training loss when it is given and differs (label
+    smoothing, focal), else the cross-entropy.
+    """
+    nll, correct, count = token_statistics(model, task_data.dataset)
+    cross_entropy = nll / count
+    metrics = {"loss": cross_entropy, "cross_entropy": cross_entropy,
+               "perplexity": math.exp(min(cross_entropy, 50.0)),
+               "accuracy": correct / count, count_name: int(count)}
+    if loss is not None and not _is_plain_cross_entropy(loss):
+        metrics["loss"] = mean_loss(loss, model, task_data.dataset)
+    return metrics
+
+
+def _is_plain_cross_entropy(loss):
+    from keraslm.losses import MaskedSparseCategoricalCrossentropy
+
+    return (type(loss) is MaskedSparseCategoricalCrossentropy
+            and not float(getattr(loss, "label_smoothing", 0.0)))

@@ -1,0 +1,89 @@
+"""The `classify` task: text classification (sentiment, topics, spam).
+
+Reads `.csv`/`.tsv`/`.jsonl` with a text and a label column, learns the label
+set from the training file, puts a pooled classification head on an encoder
+and reports loss, accuracy, macro F1 and the confusion matrix.
+
+```bash
+keraslm train --task classify --train reviews.csv --text-column text \
+    --label-column label --init-from runs/mlm -o runs/reviews
+```
+"""
+
+from keraslm.tasks.base import Task
+
+
+class ClassificationTask(Task):
+    name = "classify"
+    description = "Text classification; accuracy, macro F1, confusion matrix."
+    formats = ("csv", "tsv", "jsonl")
+    head = "classification"
+    default_loss = "masked_sparse_categorical_crossentropy"
+    init_from_tasks = ("mlm", "classify")
+    metrics = ("accuracy", "macro_f1", "confusion_matrix")
+
+    def read(self, path):
+        from keraslm import data
+
+        return data.read_table(path, text_column=self.config.text_column,
+                               label_column=self.config.label_column,
+                               format=self.config.format)
+
+    def split(self, examples):
+        from keraslm import data
+
+        (texts, labels), (valid_texts, valid_labels) = data.train_validation_split(
+            examples.texts, examples.labels,
+            validation_fraction=self.config.validation_fraction, seed=self.config.seed)
+        return (data.TextExamples(texts, labels, None, examples.path),
+                data.TextExamples(valid_texts, valid_labels, None, examples.path))
+
+    def texts(self, examples):
+        return examples.texts
+
+    def fit_labels(self, examples):
+        from keraslm import text
+
+        if self.label_vocabulary is None:
+            self.label_vocabulary = text.LabelVocabulary.fit(examples.labels)
+
+    def dataset(self, examples, tokenizer, training):
+        from keraslm import data
+
+        self.fit_labels(examples)
+        return self._model_inputs(data.classification_dataset(
+            examples.texts, examples.labels, tokenizer,
+            label_vocabulary=self.label_vocabulary,
+            sequence_length=self.config.sequence_length,
+            batch_size=self.config.batch_size, shuffle=training,
+            seed=self.config.seed, source=examples.path,
+            positions=getattr(examples, "lines", None)))
+
+    def head_options(self):
+        return {"num_classes": len(self.label_vocabulary), **self.config.head_options}
+
+    def evaluate(self, model, examples, tokenizer, loss=None):
+        from keraslm import registry
+
+        loss = loss or self.default_loss_object()
+        task_data = self.dataset(examples, tokenizer, training=False)
+        num_classes = len(self.label_vocabulary)
+        matrix = registry.metrics.build("confusion_matrix", num_classes=num_classes)
+        f1 = registry.metrics.build("macro_f1", num_classes=num_classes)
+        total = count = 0.0
+        for x, y in task_data.dataset:
+            logits = model(x, training=False)
+            size = int(y.shape[0])
+            total += float(loss(y, logits)) * size
+            count += size
+            matrix.update_state(y, logits)
+            f1.update_state(y, logits)
+        confusion = matrix.result().numpy().astype(int)
+        return {
+            "loss": total / count,
+            "accuracy": float(confusion.trace() / confusion.sum()),
+            "macro_f1": float(f1.result()),
+            "confusion_matrix": confusion.tolist(),
+            "labels": self.label_vocabulary.labels,
+            "examples": int(count),
+        }

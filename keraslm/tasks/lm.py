@@ -1,0 +1,99 @@
+"""The `lm` task: causal language modelling on plain text.
+
+Reads `.txt` (a document per line, or per blank-line block with `--split
+block`) or a table's text column, packs the token stream into windows that
+move every epoch, trains a causal LM and reports loss, perplexity, token
+accuracy and bits per character (total nats over every character of the
+file, so the figure does not depend on the tokenizer).
+
+```bash
+keraslm train --task lm --train train.txt --valid valid.txt --tokenizer character \
+    --eval-stride 64 -o runs/lm
+```
+"""
+
+import dataclasses
+import math
+
+from keraslm.tasks.base import Task, token_metrics
+
+TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl")
+
+
+@dataclasses.dataclass
+class LanguageModelOptions:
+    split: str = "line"              # .txt documents: "line" or "block" (blank-line separated)
+    random_offsets: bool = True      # move the window boundaries every epoch (--no-random-offsets: fixed windows)
+    eval_stride: int | None = None   # evaluate windows every N tokens, the rest context; None: sequence_length
+
+
+class LanguageModelTask(Task):
+    name = "lm"
+    description = "Causal language modelling; perplexity, bits per character."
+    Options = LanguageModelOptions
+    formats = ("txt", "csv", "tsv", "jsonl")
+    default_model = "transformer_lm"
+    head = "causal_lm"
+    decodes = True
+    init_from_tasks = ("lm",)
+    metrics = ("perplexity", "accuracy", "bits_per_character")
+
+    def check(self):
+        if self.options.split not in ("line", "block"):
+            raise ValueError(f"`split` must be 'line' or 'block'. "
+                             f"Received: split={self.options.split!r}")
+        stride = self.options.eval_stride
+        if stride is not None and not 1 <= stride <= self.config.sequence_length:
+            raise ValueError(f"`eval_stride` must be an integer in [1, sequence_length="
+                             f"{self.config.sequence_length}] or None. "
+                             f"Received: eval_stride={stride!r}")
+
+    def read(self, path):
+        from keraslm import data
+
+        if self.options.split == "line" and not str(path).endswith(TABLE_EXTENSIONS):
+            # Empty lines are text too: each is one end-of-line to predict, so
+            # bits per character covers every character of the file.
+            return data.read_text(path, split="line", keep_empty=True)
+        return data.read_examples(path, text_column=self.config.text_column,
+                                  split=self.options.split)
+
+    def split(self, examples):
+        from keraslm import data
+
+        return data.train_validation_split(
+            examples, validation_fraction=self.config.validation_fraction,
+            seed=self.config.seed, group_duplicates=False)
+
+    def texts(self, examples):
+        return examples
+
+    def dataset(self, examples, tokenizer, training, stride=None):
+        from keraslm import data
+
+        return self._model_inputs(data.causal_lm_dataset(
+            examples, tokenizer, sequence_length=self.config.sequence_length,
+            batch_size=self.config.batch_size, shuffle=training,
+            seed=self.config.seed,
+            random_offsets=training and self.options.random_offsets,
+            stride=None if training else stride))
+
+    def build_backbone(self, base):
+        return base  # a TransformerLM / LSTMLM already is a causal LM
+
+    def evaluate(self, model, examples, tokenizer, loss=None):
+        # Scored with `eval_stride`: every token once, with at least
+        # `sequence_length - eval_stride` tokens of context after the first window.
+        metrics = token_metrics(
+            model, self.dataset(examples, tokenizer, False, self.options.eval_stride),
+            "tokens", loss)
+        # Each text is followed by an end-of-text token, the newline it
+        # stands for: that character is counted too.
+        characters = sum(len(t) + 1 for t in examples)
+        total_nll = metrics["cross_entropy"] * metrics["tokens"]
+        metrics["bits_per_character"] = total_nll / characters / math.log(2)
+        metrics["characters"] = characters
+        return metrics
+
+    def generate_options(self):
+        return {"newline_at_eos": self.options.split == "line"}

@@ -1,0 +1,152 @@
+"""The `tag` task: sequence labelling (part-of-speech tags, chunks).
+
+Reads CoNLL files (`token<TAB>tag`, a blank line between sentences),
+tokenizes each word on its own and labels its first subword, and reports
+word-level loss, accuracy and macro F1. A tag that training never saw cannot
+be predicted: such words count as errors and are reported.
+
+```bash
+keraslm train --task tag --train brown/train.conll --test brown/test.conll -o runs/pos
+```
+"""
+
+import dataclasses
+import warnings
+
+from keraslm.tasks.base import IGNORE_INDEX, Task
+
+
+@dataclasses.dataclass
+class TaggingOptions:
+    token_column: int = 0    # CoNLL column of the word (0 = first)
+    tag_column: int = -1     # CoNLL column of the tag (-1 = last)
+
+
+class TaggingTask(Task):
+    name = "tag"
+    description = "Sequence labelling (CoNLL); word accuracy, macro F1."
+    Options = TaggingOptions
+    formats = ("conll",)
+    head = "token_classification"
+    init_from_tasks = ("mlm", "tag")
+    metrics = ("accuracy", "macro_f1")
+
+    def read(self, path):
+        from keraslm import data
+
+        return data.read_conll(path, token_column=self.options.token_column,
+                               tag_column=self.options.tag_column)
+
+    def split(self, examples):
+        from keraslm import data
+
+        (tokens, tags), (valid_tokens, valid_tags) = data.train_validation_split(
+            examples.tokens, examples.tags,
+            validation_fraction=self.config.validation_fraction, seed=self.config.seed,
+            group_duplicates=False)
+        return (data.TaggedSentences(tokens, tags, None, examples.path),
+                data.TaggedSentences(valid_tokens, valid_tags, None, examples.path))
+
+    def texts(self, examples):
+        return [" ".join(words) for words in examples.tokens]
+
+    def size(self, examples):
+        return len(examples.tokens)
+
+    def fit_labels(self, examples):
+        from keraslm import text
+
+        if self.label_vocabulary is None:
+            self.label_vocabulary = text.LabelVocabulary.fit(
+                [tag for sentence in examples.tags for tag in sentence])
+
+    def head_options(self):
+        return {"num_classes": len(self.label_vocabulary), **self.config.head_options}
+
+    def known_tags(self, examples):
+        """`(examples with unseen tags replaced, per-word unseen flags)`."""
+        from keraslm import data
+
+        known = self.label_vocabulary
+        fallback = known.labels[0]
+        unseen = [[tag not in known for tag in sentence] for sentence in examples.tags]
+        tags = [[fallback if missing else tag for tag, missing in zip(sentence, flags)]
+                for sentence, flags in zip(examples.tags, unseen)]
+        return data.TaggedSentences(examples.tokens, tags, None, examples.path), unseen
+
+    def dataset(self, examples, tokenizer, training):
+        from keraslm import data
+
+        self.fit_labels(examples)
+        if not training:
+            # Validation during training: a tag training never saw cannot be
+            # learned; it is scored against a known tag (the final evaluation
+            # counts such words as errors and reports them).
+            examples, unseen = self.known_tags(examples)
+            missing = sum(map(sum, unseen))
+            if missing:
+                warnings.warn(f"{missing} validation words have tags the training "
+                              f"data never shows; evaluate() counts them as errors.",
+                              stacklevel=2)
+        return self._model_inputs(data.token_classification_dataset(
+            examples.tokens, examples.tags, tokenizer,
+            label_vocabulary=self.label_vocabulary,
+            sequence_length=self.config.sequence_length,
+            batch_size=self.config.batch_size, shuffle=training,
+            seed=self.config.seed, source=examples.path,
+            positions=getattr(examples, "lines", None)))
+
+    def predict_words(self, model, examples, tokenizer, loss=None):
+        """Per-word predictions: `(true, predicted, unseen, loss)`.
+
+        `true`/`predicted` are flat arrays of label ids over the words kept
+        after truncation, in order; `unseen[i]` marks words whose tag the
+        training data never shows (their `true` is a stand-in).
+        """
+        import numpy as np
+
+        from keraslm import data
+
+        replaced, unseen = self.known_tags(examples)
+        task_data = self._model_inputs(data.token_classification_dataset(
+            replaced.tokens, replaced.tags, tokenizer,
+            label_vocabulary=self.label_vocabulary,
+            sequence_length=self.config.sequence_length,
+            batch_size=self.config.batch_size, shuffle=False, seed=self.config.seed))
+        loss = loss or self.default_loss_object()
+        true, predicted, flags = [], [], []
+        total = count = 0.0
+        row = 0
+        for x, y in task_data.dataset:
+            logits = model(x, training=False)
+            y = np.asarray(y)
+            keep = y != IGNORE_INDEX
+            total += float(loss(y, logits)) * keep.sum()
+            count += keep.sum()
+            true.append(y[keep])
+            predicted.append(np.argmax(np.asarray(logits, "float32")[keep], -1))
+            for sentence_keep in keep:  # words kept in order (truncation cuts the end)
+                flags.extend(unseen[row][:int(sentence_keep.sum())])
+                row += 1
+        return (np.concatenate(true), np.concatenate(predicted),
+                np.array(flags, bool), total / count)
+
+    def evaluate(self, model, examples, tokenizer, loss=None):
+        """Word accuracy and macro F1 (first subwords); unseen tags count as
+        errors (`unseen_tag_words` says how many)."""
+        import numpy as np
+
+        from keraslm import registry
+
+        true, predicted, unseen, mean_loss = self.predict_words(
+            model, examples, tokenizer, loss)
+        correct = (true == predicted) & ~unseen
+        f1 = registry.metrics.build("macro_f1", num_classes=len(self.label_vocabulary))
+        f1.update_state(np.where(unseen, -1, true), predicted)
+        return {
+            "loss": mean_loss,
+            "accuracy": float(np.mean(correct)),
+            "macro_f1": float(f1.result()),
+            "words": int(len(true)),
+            "unseen_tag_words": int(unseen.sum()),
+        }

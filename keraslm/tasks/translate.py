@@ -1,0 +1,58 @@
+"""The `translate` task: sequence to sequence (translation, summarization).
+
+Reads `.tsv` source/target pairs, trains an encoder-decoder Transformer with
+teacher forcing and reports the target tokens' loss, perplexity and accuracy.
+
+```bash
+keraslm train --task translate --train bible/train.tsv --valid bible/valid.tsv -o runs/mt
+```
+"""
+
+from keraslm.tasks.base import Task, token_metrics
+
+
+class TranslationTask(Task):
+    name = "translate"
+    description = "Sequence to sequence (source<TAB>target); target-token accuracy."
+    formats = ("tsv",)
+    default_model = "seq2seq_transformer"
+    head = "seq2seq_lm"
+    model_inputs = ("encoder_token_ids", "decoder_token_ids")
+    metrics = ("perplexity", "accuracy")
+
+    def read(self, path):
+        from keraslm import data
+
+        return data.read_pairs(path)
+
+    def split(self, examples):
+        from keraslm import data
+
+        (sources, targets), (valid_sources, valid_targets) = data.train_validation_split(
+            examples.sources, examples.targets,
+            validation_fraction=self.config.validation_fraction, seed=self.config.seed)
+        return (data.TextPairs(sources, targets, None, examples.path),
+                data.TextPairs(valid_sources, valid_targets, None, examples.path))
+
+    def texts(self, examples):
+        return list(examples.sources) + list(examples.targets)
+
+    def size(self, examples):
+        return len(examples.sources)
+
+    def dataset(self, examples, tokenizer, training):
+        from keraslm import data
+
+        return self._model_inputs(data.seq2seq_dataset(
+            examples.sources, examples.targets, tokenizer,
+            source_length=self.config.sequence_length,
+            target_length=self.config.sequence_length,
+            batch_size=self.config.batch_size, shuffle=training,
+            seed=self.config.seed))
+
+    def build_backbone(self, base):
+        return base  # a Seq2SeqTransformer is the whole model
+
+    def evaluate(self, model, examples, tokenizer, loss=None):
+        return token_metrics(model, self.dataset(examples, tokenizer, False),
+                             "target_tokens", loss)
