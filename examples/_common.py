@@ -92,7 +92,7 @@ def hyperparameters(config, keys=None):
                     "optimizer", "optimizer_options", "learning_rate", "weight_decay",
                     "ema_momentum",
                     "schedule", "warmup_steps", "steps", "epochs", "batch_size",
-                    "random_offsets", "eval_stride", "precision", "xla", "seed",
+                    "task_options", "precision", "xla", "seed",
                     "init_from", "label_smoothing")
     return {key: values[key] for key in keys if key in values}
 
@@ -155,17 +155,12 @@ def evaluate_checkpoint(run_dir, test_path, checkpoint="best"):
     the validation data alone selects, so its test score is fair to report
     too.
     """
-    import keraslm
-    from keraslm import text
-    from keraslm.training.config import TrainConfig
-    from keraslm.training.tasks import TASKS
+    from keraslm.training import RunDirectory
+    from keraslm.training.run import build_loss
 
-    config = TrainConfig.from_run(run_dir)
-    task = TASKS[config.task](config)
-    task.load_assets(run_dir)
-    tokenizer = text.load_tokenizer(os.path.join(run_dir, "tokenizer"))
-    path = os.path.join(run_dir, "checkpoints", f"{checkpoint}.keras")
-    if not os.path.exists(path):
+    run = RunDirectory(run_dir)
+    if not os.path.exists(run.checkpoint(checkpoint)):
         return None
-    model = keraslm.load_model(path)
-    return rounded(task.evaluate(model, task.read(test_path), tokenizer))
+    config, task, model, tokenizer = run.load(checkpoint)
+    return rounded(task.evaluate(model, task.read(test_path), tokenizer,
+                                 build_loss(config, task)))

@@ -82,7 +82,7 @@ def main():
 
     import keraslm
     from keraslm.data import read_text
-    from keraslm.training.tasks import TASKS
+    from keraslm.tasks import get_task
 
     train_path = _common.data_file(args, "shakespeare", "train.txt")
     valid_path = _common.data_file(args, "shakespeare", "valid.txt")
@@ -123,11 +123,12 @@ def main():
     test = result.metrics.get("test", {})
     bpc = test.get("bits_per_character")
     length = options["sequence_length"]
-    stride = options.get("eval_stride") or length
+    stride = result.config.task_options.get("eval_stride") or length
     # The same test text scored in disjoint windows (each window's first
     # tokens see little context), for comparison with the sliding windows.
-    disjoint = TASKS["lm"](dataclasses.replace(result.config, eval_stride=None)).evaluate(
-        result.model, test_lines, result.tokenizer)
+    disjoint = get_task(dataclasses.replace(
+        result.config, task_options={**result.config.task_options, "eval_stride": None})
+    ).evaluate(result.model, test_lines, result.tokenizer)
     _common.write_results(args, NAME, {
         "run_dir": result.run_dir,
         "data": {"train": train_path, "valid": valid_path, "test": test_path,

@@ -11,9 +11,19 @@ Two checks, in the spirit of keras-hub's test case:
 - `run_model_saving_test(model, input_data)` saves a model as `.keras`,
   loads it back and checks the outputs are identical.
 
-Both use `keras.ops` and work on any Keras backend. They raise
-`AssertionError` with a message on failure, so they fit into pytest or
-unittest alike.
+Both use `keras.ops` and work on any Keras backend. Two more check what
+plugins add, on the TensorFlow backend:
+
+- `run_task_test(task_cls, train=..., valid=...)` checks a task's
+  declarations, trains it for a few steps through `keraslm.train`, and checks
+  that it learned, that its evaluation reports its declared metrics, that
+  the run directory reloads to the same metrics, and that its sample inputs
+  feed the model.
+- `run_exporter_test(format, model, inputs)` exports a model with a
+  registered exporter and checks the artifact, the report and the parity.
+
+All raise `AssertionError` with a message on failure, so they fit into
+pytest or unittest alike.
 
 Example:
 
@@ -40,7 +50,8 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["run_layer_test", "run_model_saving_test"]
+__all__ = ["run_exporter_test", "run_layer_test", "run_model_saving_test",
+           "run_task_test"]
 
 MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
 
@@ -234,6 +245,211 @@ def run_model_saving_test(model, input_data, atol=1e-6):
         "loaded model vs saved model",
     )
     return restored
+
+
+TINY_MODEL = {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64}
+
+
+def run_task_test(task_cls, train, valid=None, test=None, *, output_dir=None,
+                  steps=60, min_loss_drop=0.3, model_options=None, **options):
+    """Checks a task end to end, as `keraslm train --task NAME` runs it.
+
+    1. Declarations: `name` is registered in `keraslm.registry.tasks` as this
+       class; `head`, `default_loss` and `default_model` name registered
+       components; `Options` is a dataclass with a `# comment` per field;
+       every task in `init_from_tasks` is registered.
+    2. Data: `read` gives examples whose `texts` are strings and `size` is
+       positive; `dataset` yields `(inputs, labels)` batches whose inputs
+       are the declared `model_inputs`.
+    3. Training: `keraslm.train` for `steps` steps on a tiny model; the
+       mean loss of the last steps is at least `min_loss_drop` (nats) below
+       that of the first steps.
+    4. Evaluation: the final metrics hold `loss` and every declared metric,
+       all finite; evaluating the saved run (`RunDirectory.load`) in this
+       process gives the same numbers.
+    5. Export inputs: `sample_inputs` are accepted by the model and give
+       finite outputs.
+
+    Args:
+        task_cls: the `keraslm.tasks.Task` subclass.
+        train, valid, test: data files for `keraslm.train`.
+        output_dir: run directory (default: a temporary one, removed after).
+        steps: int. Training steps. Defaults to `60`.
+        min_loss_drop: float. Required drop of the training loss. Defaults to `0.3`.
+        model_options: dict. Builder options (default: a 1-layer, 32-wide model).
+        **options: more `keraslm.train` options (`vocabulary_size=`,
+            `sequence_length=`, task options).
+
+    Returns:
+        The `keraslm.training.TrainResult`.
+
+    Example:
+
+    ```python
+    from keraslm.testing import run_task_test
+    from keraslm_qa.task import QuestionAnsweringTask
+
+    def test_qa_task(tmp_path):
+        run_task_test(QuestionAnsweringTask, train="qa_train.jsonl",
+                      valid="qa_valid.jsonl", output_dir=tmp_path / "run")
+    ```
+    """
+    import csv
+    import dataclasses
+    import math
+    import shutil
+
+    import keraslm
+    from keraslm import registry
+    from keraslm._options import field_comments
+    from keraslm.models import BUILDERS
+    from keraslm.training import RunDirectory, TrainConfig
+    from keraslm.training.run import build_loss
+
+    name = task_cls.name
+    assert registry.tasks.get(name).load() is task_cls, (
+        f"registry.tasks['{name}'] is not {task_cls.__name__}")
+    assert task_cls.head in registry.task_heads, (
+        f"task '{name}' names head '{task_cls.head}', which is not registered")
+    assert task_cls.default_loss in registry.losses, (
+        f"task '{name}' names loss '{task_cls.default_loss}', which is not registered")
+    assert task_cls.default_model in BUILDERS, (
+        f"task '{name}' names model '{task_cls.default_model}', not in keraslm.models.BUILDERS")
+    assert dataclasses.is_dataclass(task_cls.Options), f"{name}.Options is not a dataclass"
+    comments = field_comments(task_cls.Options)
+    for field in dataclasses.fields(task_cls.Options):
+        assert comments.get(field.name), (
+            f"option '{field.name}' of task '{name}' has no `# comment` (its help text)")
+    for other in task_cls.init_from_tasks:
+        assert other in registry.tasks, (
+            f"task '{name}' starts from runs of '{other}', which is not registered")
+    assert task_cls.model_inputs, f"task '{name}' declares no model inputs"
+
+    temporary = output_dir is None
+    output_dir = os.fspath(output_dir or tempfile.mkdtemp(prefix=f"task-{name}-"))
+    settings = dict(task=name, train=os.fspath(train), preset="tiny",
+                    model_options=model_options or TINY_MODEL, steps=steps,
+                    checkpoint_every=steps, batch_size=16, learning_rate=3e-3,
+                    vocabulary_size=500, sequence_length=32, output_dir=output_dir,
+                    verbose=False)
+    if valid is not None:
+        settings["valid"] = os.fspath(valid)
+    if test is not None:
+        settings["test"] = os.fspath(test)
+    settings.update(options)
+    try:
+        config = TrainConfig.from_dict(settings, source="run_task_test").validate()
+        task = task_cls(config)
+        examples = task.read(config.train)
+        texts = task.texts(examples)
+        assert task.size(examples) > 0, f"task '{name}' read no examples from {train}"
+        assert texts and all(isinstance(t, str) for t in texts), (
+            f"task '{name}'.texts() must give strings")
+
+        result = keraslm.train(config)
+        with open(RunDirectory(result.run_dir).file("steps")) as handle:
+            losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+        window = max(1, min(10, len(losses) // 4))
+        first = sum(losses[:window]) / window
+        last = sum(losses[-window:]) / window
+        assert last <= first - min_loss_drop, (
+            f"task '{name}' did not learn: training loss {first:.3f} -> {last:.3f} over "
+            f"{len(losses)} steps (expected a drop of at least {min_loss_drop})")
+
+        final = result.metrics["final"]
+        for metric in ("loss", *task_cls.metrics):
+            assert metric in final, (
+                f"task '{name}' declares metric '{metric}' but evaluate() gave "
+                f"{sorted(final)}")
+            value = final[metric]
+            if isinstance(value, float):
+                assert math.isfinite(value), f"metric '{metric}' of task '{name}' is {value}"
+
+        run = RunDirectory(result.run_dir)
+        config, task, model, tokenizer = run.load("final")
+        again = task.evaluate(model, task.read(config.valid or config.train), tokenizer,
+                              build_loss(config, task))
+        if config.valid:
+            for metric, value in final.items():
+                if isinstance(value, float):
+                    assert math.isclose(again[metric], value, rel_tol=1e-4,
+                                        abs_tol=1e-6), (
+                        f"task '{name}': metric '{metric}' of the reloaded run is "
+                        f"{again[metric]}, the run reported {value}")
+
+        task_data = task.dataset(task.read(config.valid or config.train), tokenizer,
+                                 training=False)
+        inputs, _ = next(iter(task_data.dataset))
+        if len(task_cls.model_inputs) > 1:
+            assert isinstance(inputs, dict) and sorted(inputs) == sorted(
+                task_cls.model_inputs), (
+                f"task '{name}' batches give inputs {sorted(inputs)}, the task "
+                f"declares {task_cls.model_inputs}")
+        for batch in task.sample_inputs(task.read(config.valid or config.train),
+                                        tokenizer):
+            output = _to_numpy(model(batch, training=False))
+            assert np.all(np.isfinite(output)), (
+                f"task '{name}': the model gives non-finite outputs on its sample inputs")
+        return result
+    finally:
+        if temporary:
+            shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def run_exporter_test(format, model, inputs, *, path=None, atol=1e-4, **options):
+    """Checks an exporter on a model: artifact, report and parity.
+
+    Exports `model` with `keraslm.export(..., format=format)` and checks that
+    the exporter is registered, the artifact and its `.report.json` exist,
+    the reported size is the artifact's, every input shape was checked, and
+    the largest difference from Keras is within `atol`.
+
+    Args:
+        format: str. An exporter name in `keraslm.registry.exporters`.
+        model: a built Keras model.
+        inputs: list of input batches of several shapes (a task's
+            `sample_inputs`).
+        path: where to write (default: a temporary directory).
+        atol: float. Defaults to `1e-4`.
+        **options: exporter options.
+
+    Returns:
+        The `keraslm.exporting.ExportResult`.
+
+    Example:
+
+    ```python
+    run_exporter_test("onnx", model, task.sample_inputs(examples, tokenizer))
+    ```
+    """
+    import keraslm
+    from keraslm import registry
+    from keraslm.exporting.parity import artifact_size
+
+    component = registry.exporters.get(format)
+    directory = None
+    if path is None:
+        directory = tempfile.mkdtemp(prefix=f"export-{format}-")
+        path = os.path.join(directory, "model" + component.metadata.get("file_extension", ""))
+    path = os.fspath(path)
+    result = keraslm.export(model, path, format=format, inputs=inputs, atol=atol, **options)
+    assert result.format == format, f"the result names format {result.format!r}"
+    assert os.path.exists(result.path), f"{result.path} was not written"
+    assert os.path.exists(result.path + ".report.json"), "no report beside the artifact"
+    assert result.size_bytes == artifact_size(result.path) > 0, (
+        f"reported size {result.size_bytes} differs from the artifact's")
+    shapes = [_shape_of(batch) for batch in inputs]
+    assert len(result.shapes_checked) == len(shapes), (
+        f"checked {result.shapes_checked}, expected one check per input {shapes}")
+    assert result.max_abs_diff <= atol, (
+        f"{format}: max |diff| {result.max_abs_diff} above {atol}")
+    return result
+
+
+def _shape_of(batch):
+    if isinstance(batch, dict):
+        return {key: list(np.shape(value)) for key, value in batch.items()}
+    return list(np.shape(batch))
 
 
 # Helpers.

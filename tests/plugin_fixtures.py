@@ -25,14 +25,48 @@ PLUGINS = {
             register("fixture_hinge", hinge, description="Hinge, from a fixture plugin.")
 
         @keraslm.hookimpl
-        def register_commands(cli):
+        def register_commands(register):
             def configure(parser):
                 parser.add_argument("name")
 
             def run(args):
                 print(f"hello {args.name} from kl_good")
 
-            cli.add_command("hello", run, help="Say hello.", configure=configure)
+            register("hello", run, description="Say hello.", configure=configure)
+    ''',
+    "kl_task": '''
+        """A whole task from a pip-installed plugin, with no line of core changed."""
+        import dataclasses
+
+        import keraslm
+        from keraslm.tasks import ClassificationTask
+
+
+        @dataclasses.dataclass
+        class LongReviewOptions:
+            minimum_words: int = 1   # reviews with fewer words are left out
+
+
+        class LongReviewTask(ClassificationTask):
+            name = "fixture_long_reviews"
+            description = "Reviews of at least `minimum_words` words."
+            Options = LongReviewOptions
+
+            def read(self, path):
+                from keraslm import data
+
+                examples = super().read(path)
+                keep = [i for i, text in enumerate(examples.texts)
+                        if len(text.split()) >= self.options.minimum_words]
+                return data.TextExamples([examples.texts[i] for i in keep],
+                                         [examples.labels[i] for i in keep],
+                                         [examples.lines[i] for i in keep], examples.path)
+
+
+        @keraslm.hookimpl
+        def register_tasks(register):
+            register("fixture_long_reviews", LongReviewTask,
+                     description=LongReviewTask.description)
     ''',
     "kl_broken": '''
         raise RuntimeError("kl_broken cannot start: missing configuration")

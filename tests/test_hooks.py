@@ -24,16 +24,34 @@ def register(pm, name, **hooks):
 
 
 def test_hook_register_task_heads(plugin_manager):
+    def mean_pool_head(backbone, num_classes):
+        pooled = keras.layers.GlobalAveragePooling1D(name="fixture_pool")(backbone.output)
+        logits = keras.layers.Dense(num_classes, name="fixture_logits")(pooled)
+        return keras.Model(backbone.input, logits)
+
     def register_task_heads(register):
-        register("fixture_dense_head", keras.layers.Dense, task="fixture_task",
-                 description="A dense layer as a head.")
+        register("fixture_mean_pool", mean_pool_head, task="classify",
+                 description="Mean-pooled hidden states -> class logits.")
 
     register(plugin_manager, "heads_plugin", register_task_heads=register_task_heads)
-    component = registry.task_heads.get("fixture_dense_head")
+    component = registry.task_heads.get("fixture_mean_pool")
     assert component.plugin == "heads_plugin"
-    assert component.metadata == {"task": "fixture_task"}
-    head = registry.task_heads.build("fixture_dense_head", units=3)
-    assert head(np.ones((2, 5), "float32")).shape == (2, 3)
+    assert component.metadata == {"task": "classify"}
+    assert component.accepts() == {"backbone", "num_classes"}
+    encoder = keraslm.models.transformer_encoder(
+        vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=8).hidden_states_model()
+    model = registry.task_heads.build("fixture_mean_pool", backbone=encoder, num_classes=3)
+    token_ids = np.random.default_rng(0).integers(1, 50, (2, 8)).astype("int32")
+    assert model(token_ids).shape == (2, 3)
+    # The head extends the backbone's own graph: its layers are shared, and the
+    # logits are the Dense layer applied to the mean of the hidden states.
+    backbone_layers = {id(layer) for layer in encoder.layers}
+    assert backbone_layers <= {id(layer) for layer in model.layers}
+    dense = model.get_layer("fixture_logits")
+    hidden = np.asarray(encoder(token_ids)).mean(axis=1)
+    expected = hidden @ np.asarray(dense.kernel) + np.asarray(dense.bias)
+    np.testing.assert_allclose(np.asarray(model(token_ids)), expected, atol=1e-5)
 
 
 def test_hook_register_losses(plugin_manager):
@@ -124,25 +142,120 @@ def test_hook_register_metrics(plugin_manager):
 
 
 def test_hook_register_commands(plugin_manager, capsys):
-    def register_commands(cli):
-        cli.add_command("fixture-echo", lambda args: print(args.word[::-1]),
-                        help="Reverse a word.",
-                        configure=lambda parser: parser.add_argument("word"))
+    def register_commands(register):
+        register("fixture-echo", lambda args: print(args.word[::-1]),
+                 description="Reverse a word.",
+                 configure=lambda parser: parser.add_argument("word"))
 
     register(plugin_manager, "command_plugin", register_commands=register_commands)
+    assert registry.commands.get("fixture-echo").plugin == "command_plugin"
     assert cli.main(["fixture-echo", "keras"]) == 0
     assert capsys.readouterr().out == "sarek\n"
 
 
+def test_hook_register_tasks(plugin_manager, tmp_path):
+    import dataclasses
+
+    from keraslm.tasks import LanguageModelTask, get_task
+    from keraslm.tasks.lm import LanguageModelOptions
+    from keraslm.training import TrainConfig
+
+    @dataclasses.dataclass  # a task that extends another extends its options
+    class FirstLinesOptions(LanguageModelOptions):
+        lines: int = 10   # read only the first lines
+
+    class FirstLinesTask(LanguageModelTask):
+        name = "fixture_first_lines"
+        Options = FirstLinesOptions
+
+        def read(self, path):
+            return super().read(path)[:self.options.lines]
+
+    def register_tasks(register):
+        register("fixture_first_lines", FirstLinesTask, description="First lines only.")
+
+    register(plugin_manager, "task_plugin", register_tasks=register_tasks)
+    assert registry.tasks.get("fixture_first_lines").plugin == "task_plugin"
+    text = tmp_path / "text.txt"
+    text.write_text("".join(f"line {i}\n" for i in range(50)))
+    # A top-level key that is the task's option goes to task_options.
+    config = TrainConfig.from_dict({"task": "fixture_first_lines", "train": str(text),
+                                    "lines": 3}).validate()
+    assert config.task_options == {"lines": 3} and config.model_name == "transformer_lm"
+    assert get_task(config).options.eval_stride is None  # the inherited option
+    task = get_task(config)
+    assert task.read(str(text)) == ["line 0", "line 1", "line 2"]
+    with pytest.raises(ValueError, match=r"`lines` in .* must be of type int. "
+                                         r"Received: lines='3'"):
+        TrainConfig(task="fixture_first_lines", train=str(text),
+                    task_options={"lines": "3"}).validate()
+    # The registered name and the class's `name` must agree.
+    def register_misnamed(register):
+        register("fixture_misnamed", FirstLinesTask)
+
+    register(plugin_manager, "misnamed_plugin", register_tasks=register_misnamed)
+    with pytest.raises(registry.InvalidComponentError, match="Expected name = "
+                                                             "'fixture_misnamed'"):
+        TrainConfig(task="fixture_misnamed", train=str(text)).validate()
+
+
 def test_duplicate_command_names_both_plugins(plugin_manager, capsys):
-    def register_commands(cli):
-        cli.add_command("plugins", lambda args: None, help="Shadow.")
+    def register_commands(register):
+        register("plugins", lambda args: None, description="Shadow.")
 
     register(plugin_manager, "shadow_plugin", register_commands=register_commands)
     assert cli.main(["plugins"]) == 2
     error = capsys.readouterr().err
     assert "Command 'plugins' is registered by two plugins" in error
     assert "'keraslm.builtins.commands' and 'shadow_plugin'" in error
+
+
+def test_components_get_the_arguments_they_accept(plugin_manager):
+    """A plugin loss, schedule and optimizer get what built-ins get, and an
+    option that the chosen component does not take is an error."""
+    from keraslm.tasks import get_task
+    from keraslm.training import TrainConfig
+    from keraslm.training.run import build_loss, build_optimizer
+
+    seen = {}
+
+    def strict_loss(ignore_class, label_smoothing=0.0):
+        seen["loss"] = dict(ignore_class=ignore_class, label_smoothing=label_smoothing)
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def total_steps_schedule(learning_rate, total_steps):
+        seen["schedule"] = dict(learning_rate=learning_rate, total_steps=total_steps)
+        return keras.optimizers.schedules.PolynomialDecay(learning_rate, total_steps)
+
+    def plain_sgd(learning_rate, global_clipnorm=None):
+        seen["optimizer"] = dict(global_clipnorm=global_clipnorm)
+        return keras.optimizers.SGD(learning_rate, global_clipnorm=global_clipnorm)
+
+    register(plugin_manager, "components_plugin",
+             register_losses=lambda register: register("fixture_strict", strict_loss),
+             register_schedules=lambda register: register("fixture_total",
+                                                          total_steps_schedule),
+             register_optimizers=lambda register: register("fixture_sgd", plain_sgd))
+    config = TrainConfig(train="README.md", loss="fixture_strict", label_smoothing=0.1,
+                         schedule="fixture_total", optimizer="fixture_sgd")
+    build_loss(config, get_task(config))
+    assert seen["loss"] == {"ignore_class": -100, "label_smoothing": 0.1}
+    build_optimizer(config, total_steps=120)
+    assert seen["schedule"] == {"learning_rate": 1e-3, "total_steps": 120}
+    assert seen["optimizer"] == {"global_clipnorm": 1.0}
+    with pytest.raises(registry.UnacceptedOptionError,
+                       match=r"Optimizer 'fixture_sgd' .* does not take 'weight_decay'. "
+                             r"Received: weight_decay=0.1"):
+        build_optimizer(TrainConfig(train="README.md", schedule="fixture_total",
+                                    optimizer="fixture_sgd", weight_decay=0.1), 120)
+    with pytest.raises(registry.UnacceptedOptionError,
+                       match="Schedule 'fixture_total' .* does not take 'warmup_steps'"):
+        build_optimizer(TrainConfig(train="README.md", schedule="fixture_total",
+                                    warmup_steps=10), 120)
+    with pytest.raises(registry.UnacceptedOptionError,
+                       match="Loss 'infonce' .* does not take 'label_smoothing'"):
+        build_loss(TrainConfig(train="README.md", loss="infonce", label_smoothing=0.1),
+                   get_task(config))
 
 
 def test_every_hook_has_a_test_and_docs():

@@ -211,3 +211,74 @@ def test_same_plugin_registering_a_name_twice(plugin_manager):
     with pytest.raises(registry.DuplicateComponentError,
                        match="'twice' is registered twice by plugin 'twice_plugin'"):
         registry.losses.names()
+
+
+def test_task_plugin_is_listed_trained_and_evaluated_from_the_command_line(site, tmp_path):
+    """A pip-installed task (entry point, its own option) trains and evaluates
+    through `keraslm train --task`: no line of the core names it."""
+    import csv
+
+    import shared_data
+
+    report = plugins_json(run_keraslm(site, "plugins", "--json", load="kl_task"))
+    assert by_name(report)["kl_task"]["components"] == {"tasks": ["fixture_long_reviews"]}
+    help_text = run_keraslm(site, "train", "--help", load="kl_task")
+    assert "--minimum-words" in help_text.stdout
+    assert "reviews with fewer words are left out" in help_text.stdout
+
+    rows = {}
+    for split, count in (("train", 600), ("test", 200)):
+        with open(shared_data.path("reviews", f"{split}.csv"), newline="",
+                  encoding="utf-8") as handle:
+            rows[split] = list(csv.DictReader(handle))[:count]
+        with open(tmp_path / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+            writer.writeheader()
+            writer.writerows(rows[split])
+    long_reviews = sum(len(r["text"].split()) >= 40 for r in rows["test"])
+    assert 0 < long_reviews < len(rows["test"])
+    run_dir = tmp_path / "run"
+    trained = run_keraslm(
+        site, "train", "--task", "fixture_long_reviews", "--minimum-words", "40",
+        "--train", str(tmp_path / "train.csv"), "--valid", str(tmp_path / "test.csv"),
+        "--tokenizer", "word", "--vocabulary-size", "600", "--sequence-length", "32",
+        "--steps", "6",
+        "--checkpoint-every", "6", "--num-layers", "1", "--hidden-dim", "16",
+        "--num-heads", "2", "--intermediate-dim", "32", "--quiet", "-o", str(run_dir),
+        load="kl_task", strict=True)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["final"]["examples"] == long_reviews  # the option reached the task
+    assert json.loads((run_dir / "config.json").read_text())["config"]["task_options"] == {
+        "minimum_words": 40}
+    evaluated = run_keraslm(site, "evaluate", str(run_dir), load="kl_task", strict=True)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert json.loads(evaluated.stdout)["accuracy"] == metrics["final"]["accuracy"]
+    # Without the plugin, its runs and its task are unknown, with what is installed.
+    missing = run_keraslm(site, "evaluate", str(run_dir), load="")
+    assert missing.returncode == 1
+    assert "Unknown task 'fixture_long_reviews'. Available: classify, lm" in missing.stderr
+
+
+def test_disabled_qa_plugin_makes_qa_an_unknown_task_before_any_work(tmp_path):
+    """`--task qa` without the plugin fails at once, listing the installed tasks."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"question": "q?", "context": "a b c", "answer": "b"}\n')
+    env = dict(os.environ, KERASLM_DISABLE_PLUGINS="qa")
+    result = subprocess.run(
+        [sys.executable, "-m", "keraslm", "train", "--task", "qa", "--train", str(data),
+         "-o", str(tmp_path / "run")], env=env, capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 1
+    assert "Unknown task 'qa'. Available: classify, lm, mlm, tag, translate" in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing was written
+    typo = subprocess.run(
+        [sys.executable, "-m", "keraslm", "train", "--task", "clasify", "--train", str(data)],
+        capture_output=True, text=True, timeout=300)
+    assert "Did you mean 'classify'?" in typo.stderr

@@ -26,11 +26,30 @@ import numpy as np
 
 
 class ExportError(RuntimeError):
-    """The exported artifact could not be produced or run."""
+    """The exported artifact could not be produced or run.
+
+    Example:
+
+    ```python
+    raise keraslm.exporting.ExportError(
+        "The onnx exporter handles models with one input. Received a model "
+        "with 2 inputs.")
+    ```
+    """
 
 
 class ExportParityError(ExportError):
-    """The exported artifact runs but disagrees with the Keras model."""
+    """The exported artifact runs but disagrees with the Keras model.
+
+    Example:
+
+    ```python
+    try:
+        keraslm.export(model, "out/model.onnx", format="onnx", atol=1e-6)
+    except keraslm.exporting.ExportParityError as error:
+        print(error)  # which output, by how much, for which input shape
+    ```
+    """
 
 
 @dataclasses.dataclass

@@ -21,20 +21,13 @@ from keraslm.tasks.lm import LanguageModelTask
 from keraslm.tasks.mlm import MaskedLanguageModelTask
 from keraslm.tasks.tag import TaggingTask
 from keraslm.tasks.translate import TranslationTask
+from keraslm.training.config import task_class
 
 __all__ = [
     "ClassificationTask", "IGNORE_INDEX", "LanguageModelTask",
     "MaskedLanguageModelTask", "NoOptions", "TaggingTask", "Task", "TranslationTask",
     "get_task", "task_class", "token_metrics",
 ]
-
-
-def task_class(name):
-    """The `Task` subclass registered as `name` (an unknown name is an error
-    listing the installed tasks, with a suggestion)."""
-    from keraslm import registry
-
-    return registry.tasks.get(name).load()
 
 
 def get_task(config):

@@ -26,10 +26,21 @@ FORMER_FIELDS = ("split", "random_offsets", "eval_stride", "max_answer_length")
 
 
 def task_class(name):
-    """The registered task class (UnknownComponentError lists the installed ones)."""
+    """The `Task` subclass registered as `name`.
+
+    An unknown name is an `UnknownComponentError` listing the installed
+    tasks with a suggestion; a class whose `name` differs from the name it
+    was registered under is an `InvalidComponentError`.
+    """
     from keraslm import registry
 
-    return registry.tasks.get(name).load()
+    component = registry.tasks.get(name)
+    cls = component.load()
+    if getattr(cls, "name", None) != name:
+        raise registry.InvalidComponentError(
+            f"Task '{name}' from plugin '{component.plugin}' is a class whose `name` is "
+            f"{getattr(cls, 'name', None)!r}. Expected name = {name!r} (the registered name).")
+    return cls
 
 
 @dataclasses.dataclass

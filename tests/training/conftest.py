@@ -1,5 +1,4 @@
 import csv
-import json
 
 import pytest
 
@@ -42,31 +41,4 @@ def corpus(tmp_path_factory):
                                         root / "bible_train.tsv", 1500)
     files["bible_valid"] = _slice_lines(shared_data.path("bible_en_es", "valid.tsv"),
                                         root / "bible_valid.tsv", 200)
-    files["qa_train"], files["qa_valid"] = _bible_qa(root)
     return files
-
-
-def _bible_qa(root):
-    """Extractive QA built from Bible verses (no QA set ships in a registry).
-
-    The question quotes two words of the verse and the answer is where they
-    stand: a span of the context, found by matching the question's words.
-    """
-    with open(shared_data.path("bible_en_es", "train.tsv"), encoding="utf-8") as handle:
-        verses = [line.split("\t")[0] for line in handle][:1600]
-    records = []
-    for number, verse in enumerate(verses):
-        words = verse.split()
-        if len(words) < 8:
-            continue
-        start = number % (len(words) - 2)
-        answer = " ".join(words[start:start + 2])
-        offset = verse.find(answer)
-        records.append({"question": f"Where is {answer}?", "context": verse,
-                        "answer": answer, "answer_start": offset})
-    paths = []
-    for name, part in (("qa_train.jsonl", records[:-150]), ("qa_valid.jsonl", records[-150:])):
-        path = root / name
-        path.write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
-        paths.append(str(path))
-    return paths

@@ -136,16 +136,3 @@ def test_translation_learns(corpus, tmp_path):
     final = result.metrics["final"]
     assert final["loss"] < first_losses(result.run_dir) - 1.5
     assert final["accuracy"] > 0.04  # chance: 1 / 3000
-
-
-def test_qa_task_from_the_plugin(corpus, tmp_path):
-    options = common(tmp_path)
-    options["learning_rate"] = 3e-3
-    result = keraslm.train(task="qa", train=corpus["qa_train"], valid=corpus["qa_valid"],
-                           vocabulary_size=3000, sequence_length=96, steps=200,
-                           max_answer_length=8, **options)
-    final = result.metrics["final"]
-    assert last_losses(result.run_dir) < first_losses(result.run_dir) - 1.0
-    # Chance F1 for a 2-word answer among ~30 context words is about 0.05.
-    assert final["f1"] > 0.15, final
-    assert 0 <= final["exact_match"] <= final["f1"] <= 1

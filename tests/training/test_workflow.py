@@ -252,10 +252,10 @@ def test_multi_worker_is_refused_with_the_reason():
 def test_tokenizer_options_reach_the_tokenizer(corpus, tmp_path):
     import argparse
 
-    from keraslm.cli_train import config_from_args, configure_train
+    from keraslm.commands.train import config_from_args, configure
 
     parser = argparse.ArgumentParser()
-    configure_train(parser)
+    configure(parser)
     args = parser.parse_args([
         "--task", "lm", "--train", corpus["lm_train"], "--tokenizer", "sentencepiece",
         "--vocabulary-size", "300", "--tokenizer-option", "model_type=bpe",
@@ -296,34 +296,37 @@ def test_window_options_from_the_command_line(corpus, tmp_path):
     import argparse
     import dataclasses
 
-    from keraslm.cli_train import config_from_args, configure_train
-    from keraslm.training.tasks import TASKS
+    from keraslm.commands.train import config_from_args, configure
+    from keraslm.tasks import get_task
 
     parser = argparse.ArgumentParser()
-    configure_train(parser)
+    configure(parser)
     base = ["--task", "lm", "--train", corpus["lm_train"], "--sequence-length", "32"]
     default = config_from_args(parser.parse_args(base))
-    assert default.random_offsets is True and default.eval_stride is None
+    options = get_task(default).options
+    assert options.random_offsets is True and options.eval_stride is None
     assert default.xla is False
     args = parser.parse_args(base + ["--no-random-offsets", "--eval-stride", "8", "--xla",
                                      "--optimizer-option", "decay_embeddings=true"])
     config = config_from_args(args)
-    assert config.random_offsets is False and config.eval_stride == 8 and config.xla
+    assert config.task_options == {"random_offsets": False, "eval_stride": 8}
+    assert config.xla
     assert config.optimizer_options == {"decay_embeddings": True}
     ngrams = config_from_args(parser.parse_args(base + ["--ngram-buckets", "500",
                                                         "--ngram-order", "3"]))
     assert ngrams.model_options == {"ngram_buckets": 500, "ngram_order": 3}
 
     options = dict(config.to_dict(), steps=4, checkpoint_every=4, batch_size=8,
-                   tokenizer="character", valid=corpus["lm_valid"], verbose=False,
-                   xla=False, random_offsets=True, output_dir=str(tmp_path / "run"),
+                   tokenizer="character", random_offsets=True, valid=corpus["lm_valid"], verbose=False,
+                   xla=False, output_dir=str(tmp_path / "run"),
                    model_options=dict(num_layers=1, num_heads=2, hidden_dim=32,
                                       intermediate_dim=64))
     result = keraslm.train(**options)
     assert result.model.optimizer.decay_embeddings is True
     valid_lines = keraslm.data.read_text(corpus["lm_valid"], keep_empty=True)
-    disjoint = TASKS["lm"](dataclasses.replace(result.config, eval_stride=None)).evaluate(
-        result.model, valid_lines, result.tokenizer)
+    disjoint = get_task(dataclasses.replace(
+        result.config, task_options={**result.config.task_options, "eval_stride": None})
+    ).evaluate(result.model, valid_lines, result.tokenizer)
     sliding = result.metrics["final"]
     # Every character but the first (nothing predicts it) is scored once
     # either way; only the context differs.

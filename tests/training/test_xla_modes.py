@@ -157,10 +157,10 @@ def test_xla_values_are_checked_in_python_and_on_the_command_line(corpus):
     for value in (True, False, "on", "off", "fusible"):
         TrainConfig(train=corpus["lm_train"], xla=value).validate()
 
-    from keraslm.cli_train import config_from_args, configure_train
+    from keraslm.commands.train import config_from_args, configure
 
     parser = argparse.ArgumentParser()
-    configure_train(parser)
+    configure(parser)
     base = ["--train", corpus["lm_train"]]
     for flags, expected in (([], False), (["--xla"], True), (["--xla", "on"], True),
                             (["--xla", "fusible"], "fusible"), (["--xla", "off"], False),

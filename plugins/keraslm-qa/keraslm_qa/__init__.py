@@ -1,8 +1,13 @@
 """keraslm-qa: extractive question answering as an external keraslm plugin.
 
-It shows that a whole task can come from outside the core. Installing it
-registers:
+The whole task lives here, outside the core: without this plugin `--task qa`
+is an unknown task. Installing it registers:
 
+- task `qa` (`keraslm_qa.task.QuestionAnsweringTask`): reading JSON lines
+  `{"question", "context", "answer"}`, batched encoding of
+  `[CLS] question [SEP] context [SEP]` with the answer's token span, its
+  option `max_answer_length` (`--max-answer-length`), and evaluation by
+  exact match and F1;
 - task head `qa_span`: start/end logits over the context tokens, with padding
   positions masked out;
 - loss `span`: cross-entropy of the start and of the end position;
@@ -11,6 +16,10 @@ registers:
   `max_answer_length` tokens).
 
 Example:
+
+```bash
+keraslm train --task qa --train qa.jsonl --init-from runs/mlm -o runs/qa
+```
 
 ```python
 import keraslm
@@ -23,6 +32,12 @@ loss = keraslm.registry.losses.build("span")
 import keraslm
 
 __version__ = "0.1.0"
+
+
+@keraslm.hookimpl
+def register_tasks(register):
+    register("qa", "keraslm_qa.task:QuestionAnsweringTask",
+             description="Extractive question answering; exact match and F1 of spans.")
 
 
 @keraslm.hookimpl
