@@ -155,12 +155,11 @@ def evaluate_checkpoint(run_dir, test_path, checkpoint="best"):
     the validation data alone selects, so its test score is fair to report
     too.
     """
-    from keraslm.training import RunDirectory
+    from keraslm.training import RunDirectory, load_run
     from keraslm.training.run import build_loss
 
-    run = RunDirectory(run_dir)
-    if not os.path.exists(run.checkpoint(checkpoint)):
+    if not os.path.exists(RunDirectory(run_dir).checkpoint(checkpoint)):
         return None
-    config, task, model, tokenizer = run.load(checkpoint)
+    config, task, model, tokenizer = load_run(run_dir, checkpoint)
     return rounded(task.evaluate(model, task.read(test_path), tokenizer,
                                  build_loss(config, task)))

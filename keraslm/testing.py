@@ -303,7 +303,7 @@ def run_task_test(task_cls, train, valid=None, test=None, *, output_dir=None,
     from keraslm import registry
     from keraslm._options import field_comments
     from keraslm.models import BUILDERS
-    from keraslm.training import RunDirectory, TrainConfig
+    from keraslm.training import RunDirectory, TrainConfig, load_run
     from keraslm.training.run import build_loss
 
     name = task_cls.name
@@ -365,8 +365,7 @@ def run_task_test(task_cls, train, valid=None, test=None, *, output_dir=None,
             if isinstance(value, float):
                 assert math.isfinite(value), f"metric '{metric}' of task '{name}' is {value}"
 
-        run = RunDirectory(result.run_dir)
-        config, task, model, tokenizer = run.load("final")
+        config, task, model, tokenizer = load_run(result.run_dir, "final")
         again = task.evaluate(model, task.read(config.valid or config.train), tokenizer,
                               build_loss(config, task))
         if config.valid:

@@ -22,18 +22,18 @@ def configure(parser):
 
 
 def run(args):
+    from keraslm.training import RunDirectory, TrainConfig, load_task
     from keraslm.training.run import build_loss
-    from keraslm.training.run_directory import RunDirectory
 
     run_dir = RunDirectory(args.run_dir)
-    config = run_dir.config()
+    config = TrainConfig.from_run(run_dir.path)
     if args.eval_stride is not None:
         if "eval_stride" not in config.task_class.option_names():
             raise ValueError(f"--eval-stride applies to tasks with an eval_stride option "
                              f"(lm). Received a run of task {config.task!r}.")
         config = dataclasses.replace(
             config, task_options={**config.task_options, "eval_stride": args.eval_stride})
-    task = run_dir.load_task(config)
+    task = load_task(run_dir.path, config)
     task.check()
     path = args.data or config.valid
     if not path:

@@ -32,11 +32,11 @@ def sample_inputs(config, task, tokenizer):
 def run(args):
     import keraslm
     from keraslm import registry
-    from keraslm.training.run_directory import RunDirectory
+    from keraslm.training import RunDirectory, load_run
 
     exporter = registry.exporters.get(args.format)  # an unknown format fails first
     run_dir = RunDirectory(args.run_dir)
-    config, task, model, tokenizer = run_dir.load(args.checkpoint)
+    config, task, model, tokenizer = load_run(run_dir.path, args.checkpoint)
     output = args.output or os.path.join(
         run_dir.file("export"), "model" + exporter.metadata.get("file_extension", ""))
     result = keraslm.export(model, output, format=args.format, atol=args.atol,

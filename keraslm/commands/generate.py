@@ -22,11 +22,11 @@ def configure(parser):
 
 def run(args):
     from keraslm import generation, registry
-    from keraslm.training.run_directory import RunDirectory
+    from keraslm.training import RunDirectory, TrainConfig, load_task
 
     run_dir = RunDirectory(args.run_dir)
-    config = run_dir.config()
-    task = run_dir.load_task(config)
+    config = TrainConfig.from_run(run_dir.path)
+    task = load_task(run_dir.path, config)
     if not task.decodes:
         decoding = sorted(c.name for c in registry.tasks if c.load().decodes)
         raise ValueError(f"generate needs a run of a task that decodes "

@@ -13,9 +13,9 @@ result.metrics["test"]["accuracy"]
 """
 
 from keraslm.training.config import TrainConfig
-from keraslm.training.run import TrainingError, TrainResult, train
+from keraslm.training.run import TrainingError, TrainResult, load_run, load_task, train
 from keraslm.training.run_directory import RunDirectory
 from keraslm.training.xla import fusible_xla
 
 __all__ = ["RunDirectory", "TrainConfig", "TrainResult", "TrainingError", "fusible_xla",
-           "train"]
+           "load_run", "load_task", "train"]

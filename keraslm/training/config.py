@@ -163,7 +163,7 @@ class TrainConfig:
         source.require_file("config", what="`init_from` must be a keraslm run directory")
         source.require_file("final_model",
                             what="`init_from` must be a finished run (with model.keras)")
-        earlier = source.config().task
+        earlier = source.info()["config"].get("task", "lm")
         if earlier not in task.init_from_tasks:
             claims = ", ".join(task.init_from_tasks) or "none"
             raise ValueError(

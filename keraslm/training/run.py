@@ -56,6 +56,43 @@ def _run_dir(config, resume) -> RunDirectory:
     return run
 
 
+def load_task(run_dir, config=None):
+    """The task of a run directory, with the assets it saved (labels).
+
+    Example:
+
+    ```python
+    task = keraslm.training.load_task("runs/reviews")
+    task.label_vocabulary.labels
+    ```
+    """
+    from keraslm.tasks import get_task
+
+    task = get_task(config or TrainConfig.from_run(run_dir))
+    task.load_assets(os.fspath(run_dir))
+    return task
+
+
+def load_run(run_dir, checkpoint="final"):
+    """`(config, task, model, tokenizer)` of a run directory.
+
+    Args:
+        run_dir: str. A keraslm run directory.
+        checkpoint: str. `final` (model.keras), `best` or `last`.
+
+    Example:
+
+    ```python
+    config, task, model, tokenizer = keraslm.training.load_run("runs/lm", "best")
+    task.evaluate(model, task.read("test.txt"), tokenizer)
+    ```
+    """
+    run = RunDirectory(run_dir)
+    config = TrainConfig.from_run(run.path)
+    task = load_task(run.path, config)
+    return config, task, run.load_model(checkpoint), run.load_tokenizer()
+
+
 def _load_tokenizer_or_train(config, task, train_examples, run, resume):
     from keraslm import text
 

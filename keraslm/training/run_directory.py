@@ -20,13 +20,17 @@ RUN_DIR/
 Example:
 
 ```python
-from keraslm.training import RunDirectory
+from keraslm.training import RunDirectory, load_run
 
 run = RunDirectory("runs/lm")
-config = run.config()                 # the TrainConfig it was trained with
+run.file("metrics")                   # 'runs/lm/metrics.json'
 model = run.load_model("best")        # final | best | last
 tokenizer = run.load_tokenizer()
+config, task, model, tokenizer = load_run("runs/lm")   # all at once
 ```
+
+It imports nothing of keraslm at module level: the configuration
+(`TrainConfig.from_run`), the tasks and the trainer build on it.
 """
 
 import json
@@ -110,12 +114,6 @@ class RunDirectory:
         with open(path) as handle:
             return json.load(handle)
 
-    def config(self):
-        """The `TrainConfig` the run was trained with."""
-        from keraslm.training.config import TrainConfig
-
-        return TrainConfig.from_run(self.path)
-
     def write_json(self, key, value):
         """Writes `FILES[key]` as JSON, atomically (a temporary file, then a rename)."""
         path = self.file(key)
@@ -141,17 +139,3 @@ class RunDirectory:
         from keraslm import text
 
         return text.load_tokenizer(self.require_file("tokenizer"))
-
-    def load_task(self, config=None):
-        """The run's task with its saved assets (labels)."""
-        from keraslm.tasks import get_task
-
-        task = get_task(config or self.config())
-        task.load_assets(self.path)
-        return task
-
-    def load(self, checkpoint="final"):
-        """`(config, task, model, tokenizer)` of a run, for the commands."""
-        config = self.config()
-        task = self.load_task(config)
-        return config, task, self.load_model(checkpoint), self.load_tokenizer()
