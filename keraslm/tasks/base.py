@@ -42,7 +42,9 @@ import os
 from keraslm._options import options_from_dict
 
 IGNORE_INDEX = -100
-"""The label of positions no loss or metric counts (as in `keraslm.data`)."""
+"""The label of positions no loss or metric counts: the value of
+`keraslm.text.special_tokens.IGNORE_INDEX`, repeated here so that listing the
+tasks does not import TensorFlow (a test checks that they agree)."""
 
 
 @dataclasses.dataclass
@@ -138,15 +140,16 @@ class Task:
         raise NotImplementedError
 
     def _model_inputs(self, task_data):
-        """Keeps what the model takes of a `keraslm.data` pipeline's batches."""
-        names = self.model_inputs
+        """Gives a `keraslm.data` pipeline's `(inputs, labels)` batches the
+        model's input form.
 
-        def select(x, y, *weights):
-            if len(names) == 1:
-                return x[names[0]], y
-            return {name: x[name] for name in names}, y
-
-        task_data.dataset = task_data.dataset.map(select)
+        The pipelines' `inputs` are a dict of exactly the model inputs; a
+        model with one input (`model_inputs` of one name) takes that tensor
+        alone, so it is unwrapped. Dicts pass through otherwise.
+        """
+        if len(self.model_inputs) == 1:
+            (name,) = self.model_inputs
+            task_data.dataset = task_data.dataset.map(lambda x, y: (x[name], y))
         return task_data
 
     # -- model --------------------------------------------------------------

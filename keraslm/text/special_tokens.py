@@ -5,7 +5,7 @@ pipelines, heads and losses never need to ask which tokenizer made the ids:
 
 | id | token     | used as                                                  |
 |----|-----------|----------------------------------------------------------|
-| 0  | `[PAD]`   | padding; `padding_mask` is `token_ids != 0`              |
+| 0  | `[PAD]`   | padding (models mask `token_ids == 0` themselves)        |
 | 1  | `[UNK]`   | anything outside the vocabulary                          |
 | 2  | `[CLS]`   | beginning of sequence (causal LM) / classification token |
 | 3  | `[SEP]`   | end of sequence / separator                              |
@@ -44,5 +44,5 @@ IGNORE_INDEX = -100
 """Label value for positions a loss must skip (padding, non-first subwords).
 
 Use it with `keras.losses.SparseCategoricalCrossentropy(ignore_class=-100)`;
-every pipeline also yields a matching 0/1 `sample_weight`.
+the pipelines yield no sample weights.
 """

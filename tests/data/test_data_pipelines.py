@@ -19,11 +19,15 @@ def test_causal_lm_windows_are_packed_and_shifted(wordpiece, shakespeare_test):
         stream += line_ids + [st.EOS_ID]
     assert task.num_tokens == len(stream)
     inputs, targets = [], []
-    for x, y, w in task.dataset:
-        assert x["token_ids"].shape[1] == 32
+    for batch in task.dataset:
+        x, y = batch  # (inputs, labels): no padding masks, no sample weights
+        assert set(x) == {"token_ids"}
+        assert x["token_ids"].shape[1] == 32 and y.shape == x["token_ids"].shape
         tokens, labels = x["token_ids"].numpy(), y.numpy()
-        np.testing.assert_array_equal(w.numpy(), labels != -100)
-        np.testing.assert_array_equal(x["padding_mask"].numpy(), tokens != 0)
+        # A position is scored exactly when its next id is a real (non-pad) one.
+        scored, real = labels != -100, tokens != st.PAD_ID
+        np.testing.assert_array_equal(scored[:, :-1], real[:, 1:])
+        assert real[scored].all()
         np.testing.assert_array_equal(tokens[:, 1:][labels[:, :-1] != -100],
                                       labels[:, :-1][labels[:, :-1] != -100])
         inputs.append(tokens)
@@ -49,9 +53,9 @@ def test_causal_lm_stride_scores_every_id_once_with_context(wordpiece, shakespea
     task = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=64,
                                   shuffle=False, stride=stride)
     scored, positions = [], []
-    for x, y, w in task.dataset:
+    for x, y in task.dataset:
         tokens, labels = x["token_ids"].numpy(), y.numpy()
-        np.testing.assert_array_equal(w.numpy(), labels != -100)
+        assert (tokens[labels != -100] != st.PAD_ID).all()
         for row_labels in labels:
             keep = row_labels != -100
             scored.append(row_labels[keep])
@@ -68,7 +72,7 @@ def test_causal_lm_stride_windows_hold_the_preceding_ids(wordpiece, shakespeare_
     stream = _stream(wordpiece, lines)
     task = data.causal_lm_dataset(lines, wordpiece, sequence_length=16, batch_size=8,
                                   shuffle=False, stride=4)
-    rows = np.concatenate([x["token_ids"].numpy() for x, _, _ in task.dataset])
+    rows = np.concatenate([x["token_ids"].numpy() for x, _ in task.dataset])
     for index, row in enumerate(rows[:-4]):
         np.testing.assert_array_equal(row, stream[4 * index: 4 * index + 16])
 
@@ -82,12 +86,12 @@ def test_causal_lm_random_offsets_move_windows_and_cover_each_pass(wordpiece,
     moving = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=1,
                                     random_offsets=True, seed=5)
     assert moving.num_examples == fixed.num_examples
-    fixed_windows = {tuple(x["token_ids"].numpy()[0]) for x, _, _ in fixed.dataset}
+    fixed_windows = {tuple(x["token_ids"].numpy()[0]) for x, _ in fixed.dataset}
     batches = list(moving.dataset.take(3 * moving.num_examples))
     passes = []
     for epoch in range(3):
         chunk = batches[epoch * moving.num_examples: (epoch + 1) * moving.num_examples]
-        labels = np.concatenate([y.numpy()[0] for _, y, _ in chunk])
+        labels = np.concatenate([y.numpy()[0] for _, y in chunk])
         labels = labels[labels != -100]
         # Each pass predicts every id once but one: the multiset of labels is
         # that of the stream, with the offset's id swapped for the first id.
@@ -95,7 +99,7 @@ def test_causal_lm_random_offsets_move_windows_and_cover_each_pass(wordpiece,
         counts = np.bincount(labels, minlength=wordpiece.vocabulary_size)
         expected = np.bincount(stream[1:], minlength=wordpiece.vocabulary_size)
         assert np.abs(counts - expected).sum() <= 2
-        passes.append(frozenset(tuple(x["token_ids"].numpy()[0]) for x, _, _ in chunk))
+        passes.append(frozenset(tuple(x["token_ids"].numpy()[0]) for x, _ in chunk))
     # The boundaries move from pass to pass (offsets are drawn independently,
     # so two of three passes may share one), away from the fixed split's.
     assert len(set(passes)) >= 2
@@ -106,11 +110,11 @@ def test_causal_lm_random_offsets_move_windows_and_cover_each_pass(wordpiece,
     other = data.causal_lm_dataset(lines, wordpiece, sequence_length=32, batch_size=1,
                                    random_offsets=True, seed=6)
     take = 2 * moving.num_examples
-    same = [x["token_ids"].numpy() for x, _, _ in again.dataset.take(take)]
+    same = [x["token_ids"].numpy() for x, _ in again.dataset.take(take)]
     np.testing.assert_array_equal(np.concatenate(same),
                                   np.concatenate([x["token_ids"].numpy()
-                                                  for x, _, _ in batches[:take]]))
-    different = [x["token_ids"].numpy() for x, _, _ in other.dataset.take(take)]
+                                                  for x, _ in batches[:take]]))
+    different = [x["token_ids"].numpy() for x, _ in other.dataset.take(take)]
     assert not np.array_equal(np.concatenate(different), np.concatenate(same))
 
 
@@ -128,12 +132,14 @@ def test_masked_lm_rates_and_padding(wordpiece, shakespeare_test):
     task = data.masked_lm_dataset(shakespeare_test, wordpiece, sequence_length=64,
                                   batch_size=64, seed=1)
     selected = maskable = to_mask = to_random = kept = 0
-    for x, y, w in task.dataset:
+    for x, y in task.dataset:
+        assert set(x) == {"token_ids"}
         tokens, labels = x["token_ids"].numpy(), y.numpy()
-        padding = ~x["padding_mask"].numpy()
-        assert (labels[padding] == -100).all() and (tokens[padding] == 0).all()
+        padding = tokens == st.PAD_ID
+        # Padding is never masked: it stays a padded tail, and is never scored.
+        assert (np.diff(padding.astype(int), axis=1) >= 0).all()
+        assert (labels[padding] == -100).all()
         chosen = labels != -100
-        np.testing.assert_array_equal(w.numpy(), chosen)
         assert not np.isin(labels[chosen], [st.PAD_ID, st.CLS_ID, st.SEP_ID]).any()
         selected += chosen.sum()
         # Positions that could be masked: real tokens other than [CLS]/[SEP].
@@ -174,6 +180,7 @@ def test_classification_reviews_with_class_weights_and_buckets(wordpiece, data_d
     assert task.class_weights[0] == pytest.approx(4000 / (2 * great))
     assert task.class_weights[1] == pytest.approx(4000 / (2 * (4000 - great)))
     x, y = next(iter(task.dataset))
+    assert set(x) == {"token_ids"} and y.shape == (64,)
     assert x["token_ids"].shape == (64, 256)
     assert (x["token_ids"].numpy()[:, 0] == st.CLS_ID).all()
     with pytest.warns(data.TruncationWarning):
@@ -184,7 +191,7 @@ def test_classification_reviews_with_class_weights_and_buckets(wordpiece, data_d
     seen = 0
     for x, y in evaluation.dataset:
         length = x["token_ids"].shape[1]
-        real = x["padding_mask"].numpy().sum(axis=1)
+        real = (x["token_ids"].numpy() != st.PAD_ID).sum(axis=1)
         assert real.max() == length  # padded to the longest in its bucket
         seen += len(y)
     assert seen == 1000
@@ -197,8 +204,12 @@ def test_token_classification_keeps_one_label_per_word(wordpiece, data_dir):
         shuffle=False)
     vocabulary = task.label_vocabulary
     index = 0
-    for x, y, w in task.dataset:
+    for x, y in task.dataset:
+        assert set(x) == {"token_ids"}
         labels = y.numpy()
+        # Labelled positions are real pieces, never [CLS], [SEP] or padding.
+        assert not np.isin(x["token_ids"].numpy()[labels != -100],
+                           [st.PAD_ID, st.CLS_ID, st.SEP_ID]).any()
         for row in labels:
             words, tags = brown.tokens[index], brown.tags[index]
             kept = row[row != -100]
@@ -225,8 +236,11 @@ def test_seq2seq_teacher_forcing_on_bible(wordpiece, data_dir):
     task = data.seq2seq_dataset(pairs.sources, pairs.targets, wordpiece,
                                 source_length=96, target_length=96, batch_size=32,
                                 shuffle=False)
-    x, y, w = next(iter(task.dataset))
+    x, y = next(iter(task.dataset))
+    assert set(x) == {"encoder_token_ids", "decoder_token_ids"}
     decoder, labels = x["decoder_token_ids"].numpy(), y.numpy()
+    # Each real decoder input predicts one label; padding predicts nothing.
+    np.testing.assert_array_equal(labels != -100, decoder != st.PAD_ID)
     assert (decoder[:, 0] == st.BOS_ID).all()
     real = (labels[:, :-1] != -100) & (labels[:, :-1] != st.EOS_ID)
     np.testing.assert_array_equal(decoder[:, 1:][real], labels[:, :-1][real])
@@ -234,8 +248,12 @@ def test_seq2seq_teacher_forcing_on_bible(wordpiece, data_dir):
     assert labels[0][labels[0] != -100].tolist() == first[:95] + [st.EOS_ID]
     assert wordpiece.decode(x["encoder_token_ids"][0].numpy()) == \
         wordpiece.normalize(pairs.sources[0])
-    np.testing.assert_array_equal(x["encoder_padding_mask"].numpy(),
-                                  x["encoder_token_ids"].numpy() != 0)
+    # The encoder reads `source [SEP]` then padding only.
+    encoder = x["encoder_token_ids"].numpy()
+    real = encoder != st.PAD_ID
+    assert (np.diff(real.astype(int), axis=1) <= 0).all()
+    np.testing.assert_array_equal(encoder[np.arange(len(encoder)), real.sum(1) - 1],
+                                  st.EOS_ID)
 
 
 def test_train_validation_split_is_deterministic(data_dir):

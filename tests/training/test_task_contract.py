@@ -24,6 +24,13 @@ DATA = {
 }
 
 
+def test_ignore_index_is_the_pipelines():
+    from keraslm import tasks
+    from keraslm.text import special_tokens
+
+    assert tasks.IGNORE_INDEX == special_tokens.IGNORE_INDEX
+
+
 def test_every_builtin_task_has_contract_data():
     assert set(DATA) == set(TASKS)
     assert {c.name for c in registry.tasks if c.plugin == "keraslm.builtins.tasks"} == set(TASKS)
