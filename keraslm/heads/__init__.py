@@ -9,12 +9,12 @@ from keraslm.heads.classification_head import ClassificationHead
 from keraslm.heads.masked_lm_head import MaskedLMTransform
 from keraslm.heads.padding_mask import PaddingMask
 from keraslm.heads.task_models import (
-    causal_lm_model, classification_model, masked_lm_model, seq2seq_lm_model,
-    token_classification_model,
+    causal_lm_model, classification_model, masked_lm_model, padding_mask_of,
+    seq2seq_lm_model, token_classification_model,
 )
 
 __all__ = [
     "ClassificationHead", "MaskedLMTransform", "PaddingMask", "causal_lm_model",
-    "classification_model", "masked_lm_model", "seq2seq_lm_model",
+    "classification_model", "masked_lm_model", "padding_mask_of", "seq2seq_lm_model",
     "token_classification_model",
 ]

@@ -45,8 +45,19 @@ def _unique_name(backbone, name):
     return candidate
 
 
-def _padding_mask(backbone, padding_id):
-    """`backbone.input != padding_id`, as a named layer on the backbone's input."""
+def padding_mask_of(backbone, padding_id=0):
+    """`backbone.input != padding_id`, as a layer with a name the backbone does
+    not use: what a head that needs the padding mask should call (a bare
+    `ops.not_equal` collides with the op names of a backbone loaded from an
+    earlier run).
+
+    Example:
+
+    ```python
+    mask = keraslm.heads.padding_mask_of(backbone)
+    logits = MyHead()(backbone.output, padding_mask=mask)
+    ```
+    """
     layer = PaddingMask(padding_id=padding_id,
                         name=_unique_name(backbone, "padding_mask"))
     return layer(backbone.input)
@@ -107,7 +118,7 @@ def classification_model(backbone, num_classes, pooling="cls", hidden_dim=None,
     head = ClassificationHead(num_classes=num_classes, pooling=pooling,
                               hidden_dim=hidden_dim, dropout=dropout,
                               name=_unique_name(backbone, "classification_head"))
-    logits = head(backbone.output, padding_mask=_padding_mask(backbone, padding_id))
+    logits = head(backbone.output, padding_mask=padding_mask_of(backbone, padding_id))
     return keras.Model(backbone.input, logits, name="classifier")
 
 

@@ -69,8 +69,12 @@ def qa_span_model(backbone, dropout=0.0, padding_id=0):
     model.compile(loss=keraslm.registry.losses.build("span"), optimizer="adam")
     ```
     """
+    from keraslm.heads import padding_mask_of
+
     token_ids = backbone.input
-    padding_mask = ops.not_equal(token_ids, padding_id)
+    # A named layer, not a bare op: a bare op's name could collide with the
+    # op names of a backbone loaded from an earlier run (--init-from).
+    padding_mask = padding_mask_of(backbone, padding_id)
     logits = SpanLogits(dropout=dropout, name="qa_span")(backbone.output,
                                                          padding_mask=padding_mask)
     return keras.Model(token_ids, logits, name="qa_span_model")

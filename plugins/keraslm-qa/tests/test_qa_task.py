@@ -118,3 +118,39 @@ def test_max_answer_length_is_a_qa_option():
                     task_options={"max_answer_length": 0}).validate()
     with pytest.raises(ValueError, match="belongs to task\\(s\\) qa, not to task 'lm'"):
         TrainConfig.from_dict({"task": "lm", "train": "README.md", "max_answer_length": 4})
+
+
+def test_qa_fine_tunes_an_mlm_run_in_a_new_process(bible_qa, tmp_path):
+    """mlm -> qa with each run its own `keraslm` process: the QA model starts
+    from the pretrained backbone (same weights, same tokenizer), with a new head."""
+    import subprocess
+    import sys
+
+    from keraslm.training import load_run
+
+    contexts = tmp_path / "contexts.txt"
+    records = [json.loads(line) for line in bible_qa["train"].read_text().splitlines()]
+    contexts.write_text("".join(r["context"] + "\n" for r in records[:600]))
+    shared_flags = ["--sequence-length", "64", "--batch-size", "16", "--quiet"]
+    mlm, qa = tmp_path / "mlm", tmp_path / "qa"
+    for arguments in (["--task", "mlm", "--train", str(contexts), "--steps", "10",
+                       "--tokenizer", "word", "--vocabulary-size", "800",
+                       "--num-layers", "1", "--hidden-dim", "32", "--num-heads", "2",
+                       "--intermediate-dim", "64", "-o", str(mlm)],
+                      ["--task", "qa", "--train", str(bible_qa["train"]),
+                       "--valid", str(bible_qa["valid"]), "--init-from", str(mlm),
+                       "--steps", "2", "--learning-rate", "1e-12", "-o", str(qa)]):
+        done = subprocess.run([sys.executable, "-m", "keraslm", "train", *arguments,
+                               *shared_flags], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    _, _, pretrained, pretrained_tokenizer = load_run(mlm)
+    _, _, tuned, tuned_tokenizer = load_run(qa)
+    assert tuned_tokenizer.get_vocabulary() == pretrained_tokenizer.get_vocabulary()
+    before = {w.path: np.asarray(w) for w in pretrained.weights}
+    shared = [w for w in tuned.weights if w.path in before
+              and not w.path.startswith(("masked_lm", "qa_span"))]
+    assert len(shared) >= 10
+    for weight in shared:  # a learning rate of 1e-12 leaves them where pretraining put them
+        np.testing.assert_allclose(np.asarray(weight), before[weight.path], atol=1e-6,
+                                   err_msg=weight.path)
+    assert any(w.path.startswith("qa_span") for w in tuned.weights)
