@@ -15,21 +15,17 @@ task_class.Options                 # the task's options dataclass
 ```
 """
 
-from keraslm.tasks.base import IGNORE_INDEX, NoOptions, Task, token_metrics
+from keraslm.tasks.base import (
+    IGNORE_INDEX, NoOptions, Task, get_task, task_class, token_metrics,
+)
 from keraslm.tasks.classify import ClassificationTask
 from keraslm.tasks.lm import LanguageModelTask
 from keraslm.tasks.mlm import MaskedLanguageModelTask
 from keraslm.tasks.tag import TaggingTask
 from keraslm.tasks.translate import TranslationTask
-from keraslm.training.config import task_class
 
 __all__ = [
     "ClassificationTask", "IGNORE_INDEX", "LanguageModelTask",
     "MaskedLanguageModelTask", "NoOptions", "TaggingTask", "Task", "TranslationTask",
     "get_task", "task_class", "token_metrics",
 ]
-
-
-def get_task(config):
-    """The task of a `TrainConfig`, built with its options."""
-    return task_class(config.task)(config)

@@ -171,19 +171,17 @@ class Task:
         return {"ignore_class": IGNORE_INDEX, "from_logits": True}
 
     # -- run-directory assets ----------------------------------------------
-    def save_assets(self, run_dir):
+    def save_assets(self, run):
         """Writes what the task learned from the data (the label set) into
-        the run directory."""
-        from keraslm.training.run_directory import RunDirectory
-
+        `run`, a `keraslm.training.RunDirectory`."""
         if self.label_vocabulary is not None:
-            self.label_vocabulary.save(RunDirectory(run_dir).file("labels"))
+            self.label_vocabulary.save(run.file("labels"))
 
-    def load_assets(self, run_dir):
+    def load_assets(self, run):
+        """Reads back what `save_assets` wrote into `run` (a `RunDirectory`)."""
         from keraslm import text
-        from keraslm.training.run_directory import RunDirectory
 
-        path = RunDirectory(run_dir).file("labels")
+        path = run.file("labels")
         if os.path.exists(path):
             self.label_vocabulary = text.LabelVocabulary.load(path)
 
@@ -227,6 +225,35 @@ class Task:
     def generate_options(self):
         """Keyword arguments `keraslm generate` passes to the decoder."""
         return {}
+
+
+def task_class(name):
+    """The `Task` subclass registered as `name`.
+
+    An unknown name is an `UnknownComponentError` listing the installed
+    tasks with a suggestion; a class whose `name` differs from the name it
+    was registered under is an `InvalidComponentError`.
+
+    Example:
+
+    ```python
+    keraslm.tasks.task_class("lm").Options    # its options dataclass
+    ```
+    """
+    from keraslm import registry
+
+    component = registry.tasks.get(name)
+    cls = component.load()
+    if getattr(cls, "name", None) != name:
+        raise registry.InvalidComponentError(
+            f"Task '{name}' from plugin '{component.plugin}' is a class whose `name` is "
+            f"{getattr(cls, 'name', None)!r}. Expected name = {name!r} (the registered name).")
+    return cls
+
+
+def get_task(config):
+    """The task of a `TrainConfig`, built with its options."""
+    return task_class(config.task)(config)
 
 
 def backbone_output_layer(backbone):

@@ -14,6 +14,7 @@ import dataclasses
 import os
 
 from keraslm._options import check_value
+from keraslm.tasks.base import task_class
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
@@ -23,24 +24,6 @@ DICT_FIELDS = ("model_options", "head_options", "tokenizer_options",
 # Options that were TrainConfig fields before tasks owned them: an old run's
 # config.json gives them at the top level for any task.
 FORMER_FIELDS = ("split", "random_offsets", "eval_stride", "max_answer_length")
-
-
-def task_class(name):
-    """The `Task` subclass registered as `name`.
-
-    An unknown name is an `UnknownComponentError` listing the installed
-    tasks with a suggestion; a class whose `name` differs from the name it
-    was registered under is an `InvalidComponentError`.
-    """
-    from keraslm import registry
-
-    component = registry.tasks.get(name)
-    cls = component.load()
-    if getattr(cls, "name", None) != name:
-        raise registry.InvalidComponentError(
-            f"Task '{name}' from plugin '{component.plugin}' is a class whose `name` is "
-            f"{getattr(cls, 'name', None)!r}. Expected name = {name!r} (the registered name).")
-    return cls
 
 
 @dataclasses.dataclass

@@ -66,10 +66,10 @@ def load_task(run_dir, config=None):
     task.label_vocabulary.labels
     ```
     """
-    from keraslm.tasks import get_task
+    from keraslm.tasks.base import get_task
 
     task = get_task(config or TrainConfig.from_run(run_dir))
-    task.load_assets(os.fspath(run_dir))
+    task.load_assets(RunDirectory(run_dir))
     return task
 
 
@@ -306,7 +306,7 @@ def _train(config, run, resume):
     import keras
 
     import keraslm
-    from keraslm.tasks import get_task
+    from keraslm.tasks.base import get_task
     from keraslm.training import callbacks as cb
     from keraslm.training.plots import plot_training_curve
 
@@ -330,10 +330,10 @@ def _train(config, run, resume):
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
                  f"{tokenizer.vocabulary_size:,} ids")
     if resume:
-        task.load_assets(run.path)
+        task.load_assets(run)
     train_data = task.dataset(train_examples, tokenizer, training=True)
     valid_data = task.dataset(valid_examples, tokenizer, training=False)
-    task.save_assets(run.path)
+    task.save_assets(run)
 
     steps_per_epoch = train_data.steps_per_epoch
     total_steps = config.steps or math.ceil(config.epochs * steps_per_epoch)
