@@ -1,0 +1,43 @@
+"""The registered metrics against scikit-learn on the same predictions."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score
+
+import keraslm
+
+
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_confusion_matrix_and_macro_f1_equal_scikit_learn(num_classes):
+    rng = np.random.default_rng(num_classes)
+    true = rng.integers(0, num_classes, 400)
+    logits = rng.standard_normal((400, num_classes)).astype("float32")
+    logits[np.arange(400), true] += 1.0  # better than chance, not perfect
+    predicted = logits.argmax(-1)
+    matrix = keraslm.registry.metrics.build("confusion_matrix", num_classes=num_classes)
+    f1 = keraslm.registry.metrics.build("macro_f1", num_classes=num_classes)
+    for start in range(0, 400, 64):  # batch by batch, as an evaluation does
+        matrix.update_state(true[start:start + 64], logits[start:start + 64])
+        f1.update_state(true[start:start + 64], predicted[start:start + 64])
+    np.testing.assert_array_equal(np.asarray(matrix.result()).astype(int),
+                                  confusion_matrix(true, predicted))
+    assert float(f1.result()) == pytest.approx(f1_score(true, predicted, average="macro"),
+                                               rel=1e-6)
+
+
+def test_macro_f1_skips_ignored_labels_and_absent_classes():
+    # -100 (padding) is not scored; class 3 occurs nowhere and is left out.
+    true = np.array([[0, 1, 2, -100], [2, 2, 1, -100]])
+    predicted = np.array([[0, 2, 2, 3], [2, 1, 1, 0]])
+    f1 = keraslm.registry.metrics.build("macro_f1", num_classes=4)
+    f1.update_state(true, predicted)
+    keep = true != -100
+    assert float(f1.result()) == pytest.approx(
+        f1_score(true[keep], predicted[keep], average="macro"), rel=1e-6)
+    f1.reset_state()
+    assert float(f1.result()) == 0.0
+
+
+def test_num_classes_is_checked():
+    with pytest.raises(ValueError, match="Received: num_classes=0"):
+        keraslm.registry.metrics.build("macro_f1", num_classes=0)
