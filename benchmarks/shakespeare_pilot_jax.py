@@ -215,7 +215,8 @@ def example_one(data_dir, spec):
     import keras
 
     import keraslm
-    from keraslm.optimizers import AdamW, warmup_cosine_schedule
+    from keraslm.optimizers import AdamW
+    from keraslm.schedules import warmup_cosine_schedule
 
     c = _example_spec(spec)
 
