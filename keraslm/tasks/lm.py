@@ -27,26 +27,16 @@ class LanguageModelOptions:
     eval_stride: int | None = None   # evaluate windows every N tokens, the rest context; None: sequence_length
 
 
-class LanguageModelTask(Task):
-    name = "lm"
-    description = "Causal language modelling; perplexity, bits per character."
-    Options = LanguageModelOptions
+class TextTask(Task):
+    """What the text-only tasks (`lm`, `mlm`) share: reading plain text or a
+    table's text column, the `split` option, a split by line."""
+
     formats = ("txt", "csv", "tsv", "jsonl")
-    default_model = "transformer_lm"
-    head = "causal_lm"
-    decodes = True
-    init_from_tasks = ("lm",)
-    metrics = ("perplexity", "accuracy", "bits_per_character")
 
     def check(self):
         if self.options.split not in ("line", "block"):
             raise ValueError(f"`split` must be 'line' or 'block'. "
                              f"Received: split={self.options.split!r}")
-        stride = self.options.eval_stride
-        if stride is not None and not 1 <= stride <= self.config.sequence_length:
-            raise ValueError(f"`eval_stride` must be an integer in [1, sequence_length="
-                             f"{self.config.sequence_length}] or None. "
-                             f"Received: eval_stride={stride!r}")
 
     def read(self, path):
         from keraslm import data
@@ -67,6 +57,25 @@ class LanguageModelTask(Task):
 
     def texts(self, examples):
         return examples
+
+
+class LanguageModelTask(TextTask):
+    name = "lm"
+    description = "Causal language modelling; perplexity, bits per character."
+    Options = LanguageModelOptions
+    default_model = "transformer_lm"
+    head = "causal_lm"
+    decodes = True
+    init_from_tasks = ("lm",)
+    metrics = ("perplexity", "accuracy", "bits_per_character")
+
+    def check(self):
+        super().check()
+        stride = self.options.eval_stride
+        if stride is not None and not 1 <= stride <= self.config.sequence_length:
+            raise ValueError(f"`eval_stride` must be an integer in [1, sequence_length="
+                             f"{self.config.sequence_length}] or None. "
+                             f"Received: eval_stride={stride!r}")
 
     def dataset(self, examples, tokenizer, training, stride=None):
         from keraslm import data

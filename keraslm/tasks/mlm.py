@@ -13,8 +13,8 @@ keraslm train --task classify --train reviews.csv --init-from runs/mlm -o runs/c
 
 import dataclasses
 
-from keraslm.tasks.base import Task, token_metrics
-from keraslm.tasks.lm import TABLE_EXTENSIONS
+from keraslm.tasks.base import token_metrics
+from keraslm.tasks.lm import TextTask
 
 
 @dataclasses.dataclass
@@ -25,21 +25,18 @@ class MaskedLanguageModelOptions:
     random_token_rate: float = 0.1   # of the selected tokens, the share replaced by a random token
 
 
-class MaskedLanguageModelTask(Task):
+class MaskedLanguageModelTask(TextTask):
     name = "mlm"
     description = "Masked language modelling (BERT pretraining); masked-token accuracy."
     Options = MaskedLanguageModelOptions
-    formats = ("txt", "csv", "tsv", "jsonl")
     default_model = "transformer_encoder"
     head = "masked_lm"
     init_from_tasks = ("mlm",)
     metrics = ("perplexity", "accuracy")
 
     def check(self):
+        super().check()
         options = self.options
-        if options.split not in ("line", "block"):
-            raise ValueError(f"`split` must be 'line' or 'block'. "
-                             f"Received: split={options.split!r}")
         if not 0 < options.mask_rate < 1:
             raise ValueError(f"`mask_rate` must be in (0, 1). "
                              f"Received: mask_rate={options.mask_rate!r}")
@@ -52,24 +49,6 @@ class MaskedLanguageModelTask(Task):
                 "`mask_token_rate + random_token_rate` must be at most 1. Received: "
                 f"mask_token_rate={options.mask_token_rate}, "
                 f"random_token_rate={options.random_token_rate}")
-
-    def read(self, path):
-        from keraslm import data
-
-        if self.options.split == "line" and not str(path).endswith(TABLE_EXTENSIONS):
-            return data.read_text(path, split="line", keep_empty=True)
-        return data.read_examples(path, text_column=self.config.text_column,
-                                  split=self.options.split)
-
-    def split(self, examples):
-        from keraslm import data
-
-        return data.train_validation_split(
-            examples, validation_fraction=self.config.validation_fraction,
-            seed=self.config.seed, group_duplicates=False)
-
-    def texts(self, examples):
-        return examples
 
     def dataset(self, examples, tokenizer, training):
         from keraslm import data
