@@ -105,14 +105,7 @@ class Component:
         declared = self.metadata.get("accepts")
         if declared is not None:
             return frozenset(declared)
-        try:
-            parameters = inspect.signature(self.load()).parameters.values()
-        except (TypeError, ValueError):  # a builtin without a signature
-            return None
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-            return None
-        return frozenset(p.name for p in parameters if p.kind in (
-            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+        return _accepted_keywords(self.load())
 
     def build_with(self, given=None, offered=None):
         """Builds the component from what it accepts.
@@ -143,6 +136,41 @@ class Component:
                     f"It accepts: {', '.join(sorted(accepted)) or 'no arguments'}.")
             offered = {k: v for k, v in offered.items() if k in accepted}
         return self.build(**{**offered, **given})
+
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _accepted_keywords(factory):
+    """The keyword arguments `factory` takes, or None for any.
+
+    A class whose `__init__` passes `**kwargs` on to its base (a Keras
+    `Loss` subclass taking `name`, `reduction`, ...) accepts its own named
+    parameters and those of the bases it forwards to, up to the first
+    `__init__` without `**kwargs`. A function with `**kwargs` accepts any.
+    """
+    if not isinstance(factory, type):
+        try:
+            parameters = inspect.signature(factory).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature
+            return None
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        return frozenset(p.name for p in parameters if p.kind in _NAMED)
+    names = set()
+    for cls in factory.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        if cls is object:
+            return None  # **kwargs all the way up: nothing says what is refused
+        try:
+            parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        except (TypeError, ValueError):
+            return None
+        names.update(p.name for p in parameters if p.kind in _NAMED)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return frozenset(names)
+    return None
 
 
 class Registry:

@@ -65,6 +65,31 @@ def test_hook_register_losses(plugin_manager):
     assert float(loss(y_true, y_pred)) == pytest.approx(np.mean((y_true - y_pred) ** 2))
 
 
+def test_a_loss_forwarding_kwargs_gets_only_what_its_bases_take(plugin_manager):
+    """A Keras Loss subclass passing **kwargs to `Loss.__init__` is offered
+    `ignore_class` only if some class in its chain takes it."""
+    class Scaled(keras.losses.MeanSquaredError):
+        def __init__(self, scale=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.scale = scale
+
+        def call(self, y_true, y_pred):
+            return self.scale * super().call(y_true, y_pred)
+
+    def register_losses(register):
+        register("fixture_scaled", Scaled)
+
+    register(plugin_manager, "scaled_plugin", register_losses=register_losses)
+    component = registry.losses.get("fixture_scaled")
+    assert component.accepts() == {"scale", "name", "reduction", "dtype"}
+    loss = component.build_with(given={"scale": 2.0}, offered={"ignore_class": 0})
+    y_true = np.array([[0.0, 1.0]], "float32")
+    y_pred = np.array([[1.0, 1.0]], "float32")
+    assert float(loss(y_true, y_pred)) == pytest.approx(2.0 * 0.5)
+    with pytest.raises(registry.UnacceptedOptionError, match="does not take 'gamma'"):
+        component.build_with(given={"gamma": 2.0})
+
+
 def test_hook_register_optimizers(plugin_manager):
     def register_optimizers(register):
         register("fixture_sgd", keras.optimizers.SGD)

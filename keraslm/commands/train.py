@@ -88,16 +88,19 @@ def configure(parser):
     for name, kind in MODEL_FLAGS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=f"model_{name}",
                             type=kind, default=None, help="model builder option")
-    groups, seen = {}, set()
+    # One flag per option name; an option several tasks share (`split` of
+    # lm and mlm) is listed once, under all the tasks that have it.
+    options = {}
     for task, field, comment in _task_options():
-        if field.name in seen:  # shared by several tasks: one flag
-            continue
-        seen.add(field.name)
-        group = groups.get(task) or parser.add_argument_group(
-            f"options of task {task}")
-        groups[task] = group
-        _add_field(group, field, comment, TASK_OPTION_PREFIX + field.name,
-                   [f"--{field.name.replace('_', '-')}"])
+        options.setdefault(field.name, (field, comment, []))[2].append(task)
+    groups = {}
+    for name, (field, comment, tasks) in options.items():
+        title = (f"options of task {tasks[0]}" if len(tasks) == 1
+                 else f"options of tasks {', '.join(tasks)}")
+        group = groups.get(title) or parser.add_argument_group(title)
+        groups[title] = group
+        _add_field(group, field, comment, TASK_OPTION_PREFIX + name,
+                   [f"--{name.replace('_', '-')}"])
     parser.add_argument("--head-option", action="append", default=[],
                         metavar="KEY=VALUE", help="task-head option, e.g. pooling=mean")
     parser.add_argument("--optimizer-option", action="append", default=[],

@@ -26,6 +26,38 @@ DICT_FIELDS = ("model_options", "head_options", "tokenizer_options",
 FORMER_FIELDS = ("split", "random_offsets", "eval_stride", "max_answer_length")
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_TABLE = "a dict (a TOML table; KEY=VALUE flags on the command line)"
+# field: (accepts(value), what is expected), checked type and range at once.
+RANGES = {
+    **{field: (lambda v: isinstance(v, dict), _TABLE) for field in DICT_FIELDS},
+    **{field: (lambda v: _integer(v) and v >= 1, "a positive integer")
+       for field in ("batch_size", "sequence_length", "checkpoint_every",
+                     "vocabulary_size")},
+    "steps": (lambda v: v is None or (_integer(v) and v >= 1),
+              "a positive integer or None"),
+    "epochs": (lambda v: _number(v) and v > 0, "a positive number"),
+    "learning_rate": (lambda v: _number(v) and v > 0, "a positive number"),
+    "validation_fraction": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
+    "ema_momentum": (lambda v: v is None or (_number(v) and 0 < v < 1),
+                     "a number in (0, 1), such as 0.999, or None"),
+    "label_smoothing": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (lambda v: v is None or (_number(v) and v >= 0),
+                     "a number >= 0 or None"),
+    "global_clipnorm": (lambda v: v is None or (_number(v) and v >= 0),
+                        "a positive number, or 0 or None for no clipping"),
+    "warmup_steps": (lambda v: v is None or (_integer(v) and v >= 0),
+                     "an integer >= 0 or None"),
+}
+
+
 @dataclasses.dataclass
 class TrainConfig:
     task: str = "lm"                    # a name in keraslm.registry.tasks: lm | mlm | classify | tag | translate | plugins' (qa, ner, ...)
@@ -81,9 +113,16 @@ class TrainConfig:
             return ValueError(f"`{field}` must be {expected}. "
                               f"Received: {field}={getattr(self, field)!r}")
 
+        # A field with a range is refused with the range, whatever its type;
+        # the others by their annotation.
         for field in dataclasses.fields(self):
-            if field.name not in ("xla",):
-                check_value(field, getattr(self, field.name), "the configuration")
+            value = getattr(self, field.name)
+            if field.name in RANGES:
+                accepts, expected = RANGES[field.name]
+                if not accepts(value):
+                    raise bad(field.name, expected)
+            elif field.name != "xla":
+                check_value(field, value, "the configuration")
         task = task_class(self.task)  # an unknown task: the installed ones, a suggestion
         if not self.train:
             raise ValueError("`train` (the training data file) is required. "
@@ -101,39 +140,10 @@ class TrainConfig:
                 "Use 'mirrored' for the devices of one machine.")
         if self.strategy not in STRATEGIES:
             raise bad("strategy", f"one of {STRATEGIES}")
-        for field in DICT_FIELDS:
-            if not isinstance(getattr(self, field), dict):
-                raise bad(field, "a dict (a TOML table; KEY=VALUE flags on the command line)")
-        for field in ("batch_size", "sequence_length", "checkpoint_every",
-                      "vocabulary_size"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise bad(field, "a positive integer")
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
-            raise bad("steps", "a positive integer or None")
-        if not self.epochs > 0:
-            raise bad("epochs", "positive")
-        if not self.learning_rate > 0:
-            raise bad("learning_rate", "positive")
-        if not 0 < self.validation_fraction < 1:
-            raise bad("validation_fraction", "in (0, 1)")
-        if self.ema_momentum is not None and (
-                isinstance(self.ema_momentum, bool)
-                or not isinstance(self.ema_momentum, (int, float))
-                or not 0 < self.ema_momentum < 1):
-            raise bad("ema_momentum", "a number in (0, 1), such as 0.999, or None")
-        if not 0 <= self.label_smoothing < 1:
-            raise bad("label_smoothing", "in [0, 1)")
         for field in ("train", "valid", "test"):
             path = getattr(self, field)
             if path and not os.path.isfile(path):
                 raise FileNotFoundError(f"`{field}` file not found: {path}")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            raise bad("weight_decay", "a number >= 0 or None")
-        if self.global_clipnorm is not None and self.global_clipnorm < 0:
-            raise bad("global_clipnorm", "a positive number, or 0 or None for no clipping")
-        if self.warmup_steps is not None and self.warmup_steps < 0:
-            raise bad("warmup_steps", "an integer >= 0 or None")
         if self.init_from:
             self._check_init_from(task)
         task(self).check()

@@ -42,3 +42,25 @@ def test_builtin_task_passes_run_task_test(name, corpus, tmp_path):
     files = {key: corpus[settings.pop(key)] for key in ("train", "valid")}
     run_task_test(registry.tasks.get(name).load(), **files,
                   output_dir=tmp_path / "run", **settings)
+
+
+def test_train_help_lists_every_option_under_every_task_that_has_it():
+    """An option two tasks share (`split` of lm and mlm, `tag_column` of tag
+    and ner) is one flag, listed under a group naming both tasks."""
+    import argparse
+
+    from keraslm.commands import train
+
+    parser = argparse.ArgumentParser(prog="keraslm train")
+    train.configure(parser)
+    titles = {}
+    for group in parser._action_groups:
+        prefix = "options of task"
+        if group.title.startswith(prefix):
+            tasks = group.title[len(prefix):].lstrip("s ").split(", ")
+            for action in group._group_actions:
+                titles[action.option_strings[0]] = set(tasks)
+    for component in registry.tasks:
+        for name in component.load().option_names():
+            flag = "--" + name.replace("_", "-")
+            assert component.name in titles.get(flag, ()), (component.name, flag, titles)

@@ -357,7 +357,12 @@ def test_eval_stride_is_checked():
 
     with pytest.raises(ValueError, match=r"`eval_stride` must be an integer in \[1, "
                                          r"sequence_length=32\]"):
-        TrainConfig(train="README.md", sequence_length=32, eval_stride=64).validate()
+        TrainConfig(train="README.md", sequence_length=32,
+                    task_options={"eval_stride": 64}).validate()
+    # A task option given at the top level reaches the same check.
+    with pytest.raises(ValueError, match=r"Received: eval_stride=64"):
+        TrainConfig.from_dict(dict(train="README.md", sequence_length=32,
+                                   eval_stride=64)).validate()
 
 
 def test_pathlib_paths_are_accepted_and_stored_as_strings(tmp_path):
