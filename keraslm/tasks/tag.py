@@ -96,12 +96,23 @@ class TaggingTask(Task):
             seed=self.config.seed, source=examples.path,
             positions=getattr(examples, "lines", None)))
 
-    def predict_words(self, model, examples, tokenizer, loss=None):
-        """Per-word predictions: `(true, predicted, unseen, loss)`.
+    def predict_sentences(self, model, examples, tokenizer, loss=None):
+        """Per-sentence predictions: `(true, predicted, unseen, loss)`.
 
-        `true`/`predicted` are flat arrays of label ids over the words kept
-        after truncation, in order; `unseen[i]` marks words whose tag the
-        training data never shows (their `true` is a stand-in).
+        `true[i]` and `predicted[i]` are int arrays of label ids over the
+        words of sentence `i` kept after truncation (it cuts a sentence's
+        end); `unseen[i][j]` marks words whose tag the training data never
+        shows (their `true` id is a stand-in); `loss` is the mean loss per
+        word.
+
+        Example:
+
+        ```python
+        config, task, model, tokenizer = keraslm.training.load_run("runs/tag")
+        true, predicted, unseen, loss = task.predict_sentences(
+            model, task.read("test.conll"), tokenizer)
+        tags = [task.label_vocabulary.labels[i] for i in predicted[0]]
+        ```
         """
         import numpy as np
 
@@ -116,20 +127,30 @@ class TaggingTask(Task):
         loss = loss or self.default_loss_object()
         true, predicted, flags = [], [], []
         total = count = 0.0
-        row = 0
         for x, y in task_data.dataset:
             logits = model(x, training=False)
             y = np.asarray(y)
             keep = y != IGNORE_INDEX
             total += float(loss(y, logits)) * keep.sum()
             count += keep.sum()
-            true.append(y[keep])
-            predicted.append(np.argmax(np.asarray(logits, "float32")[keep], -1))
-            for sentence_keep in keep:  # words kept in order (truncation cuts the end)
-                flags.extend(unseen[row][:int(sentence_keep.sum())])
-                row += 1
-        return (np.concatenate(true), np.concatenate(predicted),
-                np.array(flags, bool), total / count)
+            ids = np.argmax(np.asarray(logits, "float32"), -1)
+            for sentence_y, sentence_ids, sentence_keep in zip(y, ids, keep):
+                row = len(true)
+                true.append(sentence_y[sentence_keep])
+                predicted.append(sentence_ids[sentence_keep])
+                flags.append(np.array(unseen[row][:int(sentence_keep.sum())], bool))
+        return true, predicted, flags, total / max(count, 1)
+
+    def predict_words(self, model, examples, tokenizer, loss=None):
+        """`predict_sentences` flattened: `(true, predicted, unseen, loss)`
+        as flat arrays over all the words kept, in order."""
+        import numpy as np
+
+        true, predicted, unseen, mean_loss = self.predict_sentences(
+            model, examples, tokenizer, loss)
+        flat = [np.concatenate(part) if part else np.zeros(0, dtype)
+                for part, dtype in ((true, "int64"), (predicted, "int64"), (unseen, bool))]
+        return (*flat, mean_loss)
 
     def evaluate(self, model, examples, tokenizer, loss=None):
         """Word accuracy and macro F1 (first subwords); unseen tags count as

@@ -117,6 +117,21 @@ def test_tagging_learns_brown_tags(corpus, tmp_path):
     test = result.metrics["test"]
     assert test["accuracy"] > 0.6, test
     assert test["loss"] < first_losses(result.run_dir) - 1.0
+    # Predictions come per sentence, aligned with the file's sentences: the
+    # true ids are the file's tags, truncation only cuts a sentence's end.
+    from keraslm.training import load_run
+
+    _, task, model, tokenizer = load_run(result.run_dir)
+    examples = task.read(corpus["brown_test"])
+    true, predicted, unseen, loss = task.predict_sentences(model, examples, tokenizer)
+    assert len(true) == len(predicted) == len(unseen) == len(examples.tags) == 300
+    labels = task.label_vocabulary.labels
+    for tags, ids, guesses, flags in zip(examples.tags, true, predicted, unseen):
+        assert 0 < len(ids) == len(guesses) == len(flags) <= len(tags)
+        assert [labels[i] for i, f in zip(ids, flags) if not f] == [
+            tag for tag, f in zip(tags, flags) if not f]
+    assert sum(map(len, true)) == test["words"]
+    assert loss == pytest.approx(test["loss"], rel=1e-5)
 
 
 def test_masked_lm_learns(corpus, tmp_path):

@@ -69,40 +69,20 @@ class EntityTask(TaggingTask):
                     path=path, line=line) from None
         return data.TaggedSentences(examples.tokens, tags, examples.lines, examples.path)
 
-    def predict_sentences(self, model, examples, tokenizer, loss=None):
+    def predict_tags(self, model, examples, tokenizer, loss=None):
         """Per-sentence tags: `(gold, predicted, unseen, loss)`.
 
-        `gold` and `predicted` are lists (one per sentence) of IOB2 tag
-        strings over the words kept after truncation (it cuts a sentence's
-        end); `unseen[i][j]` marks words whose gold tag the training data
-        never shows (no prediction can match it); `loss` is the mean loss
-        per word, as the tag task's.
+        The tag task's `predict_sentences` with the ids as IOB2 tag strings:
+        `gold` and `predicted` are lists (one per sentence) over the words
+        kept after truncation; `gold` holds the file's tags (unseen ones
+        included), `unseen[i][j]` marks words whose gold tag the training
+        data never shows (no prediction can match it).
         """
-        import numpy as np
-
-        from keraslm import data
-
-        replaced, unseen = self.known_tags(examples)
-        task_data = self._model_inputs(data.token_classification_dataset(
-            replaced.tokens, replaced.tags, tokenizer,
-            label_vocabulary=self.label_vocabulary,
-            sequence_length=self.config.sequence_length,
-            batch_size=self.config.batch_size, shuffle=False, seed=self.config.seed))
-        loss = loss or self.default_loss_object()
-        labels = np.array(self.label_vocabulary.labels, dtype=object)
-        predicted, total, count = [], 0.0, 0
-        for x, y in task_data.dataset:
-            logits = model(x, training=False)
-            y = np.asarray(y)
-            keep = y != IGNORE_INDEX
-            total += float(loss(y, logits)) * keep.sum()
-            count += int(keep.sum())
-            ids = np.argmax(np.asarray(logits, "float32"), -1)
-            for sentence_ids, sentence_keep in zip(ids, keep):
-                predicted.append(labels[sentence_ids[sentence_keep]].tolist())
+        _, ids, unseen, mean_loss = self.predict_sentences(model, examples, tokenizer, loss)
+        labels = self.label_vocabulary.labels
+        predicted = [[labels[i] for i in sentence] for sentence in ids]
         gold = [tags[:len(p)] for tags, p in zip(examples.tags, predicted)]
-        unseen = [flags[:len(p)] for flags, p in zip(unseen, predicted)]
-        return gold, predicted, unseen, total / max(count, 1)
+        return gold, predicted, [flags.tolist() for flags in unseen], mean_loss
 
     def evaluate(self, model, examples, tokenizer, loss=None):
         """Entity precision, recall and F1 (micro, exact span and type), the
@@ -115,7 +95,7 @@ class EntityTask(TaggingTask):
 
         from keraslm import registry
 
-        gold, predicted, unseen, mean_loss = self.predict_sentences(
+        gold, predicted, unseen, mean_loss = self.predict_tags(
             model, examples, tokenizer, loss)
         known = self.label_vocabulary.labels
         flat_gold = [tag for sentence in gold for tag in sentence]

@@ -148,7 +148,7 @@ def test_evaluation_equals_seqeval_on_the_model_predictions(trained, brown_ner):
 
     config, task, model, tokenizer = load_run(trained.run_dir, "final")
     examples = task.read(config.valid)
-    gold, predicted, _, _ = task.predict_sentences(model, examples, tokenizer)
+    gold, predicted, _, _ = task.predict_tags(model, examples, tokenizer)
     final = trained.metrics["final"]
     expected = seqeval_scores(gold, predicted)
     for name in ("precision", "recall", "f1"):
