@@ -26,6 +26,7 @@ def token_ids():
 
 @pytest.mark.parametrize("name, config, shape", [
     ("masked_lm", {}, (3, 9, 40)),
+    ("masked_lm", {"tie_weights": True}, (3, 9, 40)),
     ("classification", {"num_classes": 3, "pooling": "mean"}, (3, 3)),
     ("token_classification", {"num_classes": 5}, (3, 9, 5)),
     ("causal_lm", {}, (3, 9, 40)),
@@ -44,8 +45,8 @@ def test_head_builds_saves_and_loads(encoder, token_ids, tmp_path, name, config,
     assert backbone_ids <= {id(v) for v in model.weights}
 
 
-def test_masked_lm_is_tied_to_the_token_embedding(encoder, token_ids):
-    model = registry.task_heads.build("masked_lm", backbone=encoder)
+def test_masked_lm_tied_to_the_token_embedding(encoder, token_ids):
+    model = registry.task_heads.build("masked_lm", backbone=encoder, tie_weights=True)
     embeddings = [w for w in model.weights if "embeddings" in w.path and
                   w.shape == (40, 16)]
     assert len(embeddings) == 1  # one matrix serves input and output
@@ -53,6 +54,22 @@ def test_masked_lm_is_tied_to_the_token_embedding(encoder, token_ids):
     table = encoder.token_embedding.embeddings
     table.assign(table.numpy() * 2.0)
     assert not np.allclose(np.asarray(model(token_ids)), before)
+    # logits = transform(hidden) @ embeddings.T + bias, as keras-hub's MaskedLMHead
+    bias = model.get_layer("masked_lm_bias").bias
+    bias.assign(np.linspace(-1, 1, 40).astype("float32"))
+    hidden = np.asarray(model.get_layer("masked_lm_transform")(encoder(token_ids)))
+    expected = hidden @ table.numpy().T + bias.numpy()
+    np.testing.assert_allclose(np.asarray(model(token_ids)), expected, atol=1e-5)
+
+
+def test_masked_lm_untied_by_default_has_its_own_projection(encoder, token_ids):
+    model = registry.task_heads.build("masked_lm", backbone=encoder)
+    dense = model.get_layer("masked_lm_logits")
+    assert dense.kernel.shape == (16, 40)
+    before = np.asarray(model(token_ids))
+    hidden = np.asarray(model.get_layer("masked_lm_transform")(encoder(token_ids)))
+    np.testing.assert_allclose(before, hidden @ dense.kernel.numpy() + dense.bias.numpy(),
+                               atol=1e-5)
 
 
 def test_classification_ignores_padding(encoder, token_ids):

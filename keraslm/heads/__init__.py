@@ -6,7 +6,7 @@ Registered (`keraslm.registry.task_heads`) as functions
 """
 
 from keraslm.heads.classification_head import ClassificationHead
-from keraslm.heads.masked_lm_head import MaskedLMTransform
+from keraslm.heads.masked_lm_head import MaskedLMTransform, OutputBias
 from keraslm.heads.padding_mask import PaddingMask
 from keraslm.heads.task_models import (
     causal_lm_model, classification_model, masked_lm_model, padding_mask_of,
@@ -14,7 +14,7 @@ from keraslm.heads.task_models import (
 )
 
 __all__ = [
-    "ClassificationHead", "MaskedLMTransform", "PaddingMask", "causal_lm_model",
+    "ClassificationHead", "MaskedLMTransform", "OutputBias", "PaddingMask", "causal_lm_model",
     "classification_model", "masked_lm_model", "padding_mask_of", "seq2seq_lm_model",
     "token_classification_model",
 ]

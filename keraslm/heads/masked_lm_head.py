@@ -41,3 +41,27 @@ class MaskedLMTransform(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class OutputBias(keras.layers.Layer):
+    """A learned bias per output class (vocabulary entry), added to logits.
+
+    BERT's masked-LM head adds one after the tied embedding projection
+    (keras-hub's `MaskedLMHead` does too): the bias holds the token
+    frequencies, so the hidden states need not.
+
+    Example:
+
+    ```python
+    bias = keraslm.heads.OutputBias()
+    bias(np.zeros((2, 5, 100), "float32")).shape  # (2, 5, 100)
+    ```
+    """
+
+    def build(self, inputs_shape):
+        self.bias = self.add_weight(name="bias", shape=(inputs_shape[-1],),
+                                    initializer="zeros")
+
+    def call(self, inputs):
+        return inputs + keras.ops.cast(self.bias, inputs.dtype)

@@ -15,9 +15,9 @@ SMALL = {"num_layers": 2, "num_heads": 2, "hidden_dim": 64, "intermediate_dim": 
 
 
 def common(tmp_path, **options):
-    return dict(output_dir=str(tmp_path / "run"), preset="tiny", model_options=SMALL,
-                batch_size=32, learning_rate=2e-3, checkpoint_every=40, verbose=False,
-                **options)
+    return {**dict(output_dir=str(tmp_path / "run"), preset="tiny", model_options=SMALL,
+                   batch_size=32, learning_rate=2e-3, checkpoint_every=40, verbose=False),
+            **options}
 
 
 def test_lm_learns_shakespeare(corpus, tmp_path):
@@ -134,24 +134,33 @@ def test_tagging_learns_brown_tags(corpus, tmp_path):
     assert loss == pytest.approx(test["loss"], rel=1e-5)
 
 
-def test_masked_lm_learns(corpus, tmp_path):
-    result = keraslm.train(task="mlm", train=corpus["reviews_train"],
-                           valid=corpus["reviews_test"], vocabulary_size=2000,
-                           sequence_length=64, steps=120, **common(tmp_path))
+def test_masked_lm_learns_from_the_context(corpus, tmp_path):
+    """Character-level MLM on Shakespeare: the masked characters are
+    predicted from their neighbours, well above the most frequent
+    character's share (what a model that learned only frequencies scores).
+    Measured: 0.30 against 0.16 after 800 steps; with the output tied to the
+    token embedding (BERT's head) the same run stays at 0.16, and so does a
+    keras-hub BertBackbone + MaskedLMHead (benchmarks/mlm_tying.py)."""
+    result = keraslm.train(task="mlm", train=corpus["lm_train"], valid=corpus["lm_valid"],
+                           tokenizer="character", sequence_length=32,
+                           **common(tmp_path, steps=800, checkpoint_every=200,
+                                    learning_rate=5e-3))
     final = result.metrics["final"]
-    assert final["loss"] < first_losses(result.run_dir) - 1.0
-    # Better than always predicting the most frequent masked token.
-    baseline = most_frequent_label_share(result.run_dir, corpus["reviews_test"])
-    assert final["accuracy"] > baseline + 0.02, (final["accuracy"], baseline)
-    assert final["masked_tokens"] > 500
+    assert final["loss"] < first_losses(result.run_dir) - 0.5
+    baseline = most_frequent_label_share(result.run_dir, corpus["lm_valid"])
+    assert final["accuracy"] > baseline + 0.05, (final["accuracy"], baseline)
+    assert final["masked_tokens"] > 1000
 
 
 def test_translation_learns(corpus, tmp_path):
     result = keraslm.train(task="translate", train=corpus["bible_train"],
                            valid=corpus["bible_valid"], vocabulary_size=3000,
-                           sequence_length=48, steps=120, **common(tmp_path))
+                           sequence_length=48,
+                           **common(tmp_path, steps=300, checkpoint_every=100,
+                                    learning_rate=5e-3))
     final = result.metrics["final"]
     assert final["loss"] < first_losses(result.run_dir) - 1.5
-    # Better than always predicting the most frequent target token.
+    # Better than always predicting the most frequent target token (measured:
+    # 0.106 against 0.047; after 120 steps at 2e-3 it was 0.059).
     baseline = most_frequent_label_share(result.run_dir, corpus["bible_valid"])
-    assert final["accuracy"] > baseline + 0.02, (final["accuracy"], baseline)
+    assert final["accuracy"] > baseline + 0.03, (final["accuracy"], baseline)
