@@ -82,13 +82,37 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("keraslm: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, plugins.PluginError) as error:
+    except Exception as error:  # one line for the user, never a traceback
         if os.environ.get("KERASLM_DEBUG"):
             raise
-        print(f"keraslm {args.command}: error: {error}\n"
-              f"(set KERASLM_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(_error_line(args.command, command, error), file=sys.stderr)
         return 1
     return 0 if status is None else int(status)
+
+
+def _user_errors():
+    from keraslm import plugins, registry
+    from keraslm.training.run import TrainingError
+    from keraslm.training.run_directory import RunLockedError
+
+    return (ValueError, OSError, plugins.PluginError, registry.RegistryError,
+            TrainingError, RunLockedError)
+
+
+def _error_line(name, command, error):
+    """What the user reads: the error, or for a bug where it came from."""
+    if isinstance(error, _user_errors()):
+        return f"keraslm {name}: error: {error}"
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    origin = frames[-1] if frames else None
+    where = f" at {origin.filename}:{origin.lineno}" if origin else ""
+    plugin = ("" if command.plugin.startswith("keraslm.")
+              else f" (command from plugin '{command.plugin}')")
+    return (f"keraslm {name}: unexpected error{plugin}: {type(error).__name__}: "
+            f"{error}{where}. This is a bug; re-run with KERASLM_DEBUG=1 for the "
+            f"traceback.")
 
 
 if __name__ == "__main__":

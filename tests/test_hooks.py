@@ -178,6 +178,34 @@ def test_hook_register_commands(plugin_manager, capsys):
     assert capsys.readouterr().out == "sarek\n"
 
 
+def test_a_failing_command_prints_one_line_naming_its_plugin(plugin_manager, capsys,
+                                                            monkeypatch):
+    def broken(args):
+        return {}["missing"]  # a bug: KeyError
+
+    def refuses(args):
+        raise ValueError("`word` must be lowercase. Received: word='Keras'")
+
+    def register_commands(register):
+        register("fixture-broken", broken, description="Fails.")
+        register("fixture-refuses", refuses, description="Refuses its input.")
+
+    monkeypatch.delenv("KERASLM_DEBUG", raising=False)
+    register(plugin_manager, "failing_plugin", register_commands=register_commands)
+    assert cli.main(["fixture-broken"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert "unexpected error (command from plugin 'failing_plugin'): KeyError: 'missing'" in error
+    assert "test_hooks.py:" in error and "KERASLM_DEBUG=1" in error
+    # A user error is the message itself, without the bug notice.
+    assert cli.main(["fixture-refuses"]) == 1
+    assert capsys.readouterr().err == (
+        "keraslm fixture-refuses: error: `word` must be lowercase. Received: word='Keras'\n")
+    monkeypatch.setenv("KERASLM_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["fixture-broken"])
+
+
 def test_hook_register_tasks(plugin_manager, tmp_path):
     import dataclasses
 

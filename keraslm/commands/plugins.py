@@ -102,10 +102,14 @@ def configure(parser):
 
 
 def run(args):
+    from keraslm import plugins
+
     report = describe_plugins(include_builtins=args.all)
+    # Broken plugins or name collisions fail the command in strict mode.
+    status = 1 if plugins.strict_mode() and (report["failures"] or report["errors"]) else 0
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
+        return status
     rows = report["plugins"]
     if not rows:
         print("No external plugins installed (use --all to list built-ins).")
@@ -119,4 +123,4 @@ def run(args):
         print(f"FAILED {failure['name']}: {failure['error']}")
     for error in report["errors"]:
         print(f"ERROR {error}")
-    return 0
+    return status

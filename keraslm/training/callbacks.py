@@ -61,28 +61,56 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that never backs up weights after a NaN loss."""
+class RunBackup(keras.callbacks.Callback):
+    """The resume state after every checkpoint interval, never after a NaN.
 
-    def __init__(self, backup_dir, nan_guard, **kwargs):
-        super().__init__(backup_dir, **kwargs)
+    `RunDirectory.write_backup`: weights and optimizer state written
+    atomically, the previous state kept until the new one is complete. The
+    trainer restores it before `fit` (`RunDirectory.backups()`), falling back
+    to the previous state when the newest is damaged.
+    """
+
+    def __init__(self, run, nan_guard):
+        super().__init__()
+        self.run = run
         self.nan_guard = nan_guard
 
-    def _save_model(self):
+    def on_epoch_end(self, epoch, logs=None):
         if self.nan_guard.bad_step is None:
-            super()._save_model()
+            self.run.write_backup(self.model, epoch + 1)
 
 
-class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """`ModelCheckpoint` that skips saving once the loss became NaN."""
+class SafeModelCheckpoint(keras.callbacks.Callback):
+    """Saves the model after every interval, atomically, unless the loss
+    became NaN; with `monitor`, only when it improves on the best so far.
 
-    def __init__(self, filepath, nan_guard, **kwargs):
-        super().__init__(filepath, **kwargs)
+    Args:
+        filepath: str. A `.keras` path (written through a temporary file).
+        nan_guard: the run's `NaNGuard`.
+        monitor: str or None. A log key to minimize (`"val_loss"`).
+        initial_value_threshold: float or None. The best value of earlier
+            sessions of a resumed run.
+    """
+
+    def __init__(self, filepath, nan_guard, monitor=None, initial_value_threshold=None):
+        super().__init__()
+        self.filepath = filepath
         self.nan_guard = nan_guard
+        self.monitor = monitor
+        self.best = math.inf if initial_value_threshold is None else initial_value_threshold
 
-    def _save_model(self, *args, **kwargs):
-        if self.nan_guard.bad_step is None:
-            super()._save_model(*args, **kwargs)
+    def on_epoch_end(self, epoch, logs=None):
+        from keraslm.training.run_directory import atomic_path
+
+        if self.nan_guard.bad_step is not None:
+            return
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None or not math.isfinite(float(value)) or value >= self.best:
+                return
+            self.best = float(value)
+        with atomic_path(self.filepath, ".keras") as partial:
+            self.model.save(partial)
 
 
 class Progress(keras.callbacks.Callback):

@@ -127,6 +127,12 @@ class TrainConfig:
         if not self.train:
             raise ValueError("`train` (the training data file) is required. "
                              "Received: train=''")
+        if self.model is not None:
+            from keraslm._names import unknown_name_message
+            from keraslm.models import BUILDERS
+
+            if self.model not in BUILDERS:
+                raise ValueError(unknown_name_message("model", self.model, sorted(BUILDERS)))
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {PRECISIONS}")
         from keraslm.training.xla import xla_mode

@@ -4,14 +4,14 @@ import contextlib
 import csv
 import dataclasses
 import datetime
-import json
 import math
 import os
 import shutil
+import sys
 
 from keraslm.tasks.base import backbone_output_layer
 from keraslm.training.config import TrainConfig
-from keraslm.training.run_directory import RunDirectory
+from keraslm.training.run_directory import RunDirectory, atomic_path, repair_csv
 from keraslm.training.xla import check_fusible_available, fusible_xla, xla_mode
 
 
@@ -48,12 +48,15 @@ def _run_dir(config, resume) -> RunDirectory:
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run = RunDirectory(os.path.join("runs", f"{config.task}-{stamp}"))
+    return run
+
+
+def _refuse_existing_run(run):
     if run.exists():
         raise TrainingError(
             f"{run.path} already holds a training run. Continue it with "
             f"`keraslm train --resume {run.path}`, or choose another output "
             f"directory (-o).")
-    return run
 
 
 def load_task(run_dir, config=None):
@@ -107,8 +110,19 @@ def _load_tokenizer_or_train(config, task, train_examples, run, resume):
         tokenizer = text.train_tokenizer(config.tokenizer, task.texts(train_examples),
                                          vocabulary_size=config.vocabulary_size,
                                          **options)
-    tokenizer.save(run.file("tokenizer"))
+    _save_tokenizer(tokenizer, run.file("tokenizer"))
     return tokenizer
+
+
+def _save_tokenizer(tokenizer, path):
+    """Saves into a temporary directory beside `path`, then renames it."""
+    partial = os.path.join(os.path.dirname(path),
+                           f".{os.path.basename(path)}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer.save(partial)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.replace(partial, path)
 
 
 def _build_model(config, task, tokenizer):
@@ -223,11 +237,43 @@ def _strategy(config):
 
 
 def _completed_intervals(run):
-    path = run.file("backup_metadata")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as handle:
-        return int(json.load(handle)["epoch"])
+    states = run.backups()
+    return states[0][0] if states else 0
+
+
+def _restore(model, run, config):
+    """Loads the newest intact resume state into `model`; its interval count.
+
+    A damaged state (a kill inside a write of an earlier version, a disk
+    error) is reported by name and the previous one is tried; training then
+    repeats the steps after the state it loaded.
+    """
+    states = run.backups()
+    damaged = []
+    for interval, path in states:
+        problem = run.backup_problem(path)
+        if problem is None:
+            try:
+                if model.optimizer is not None and not model.optimizer.built:
+                    model.optimizer.build(model.trainable_variables)
+                model.load_weights(path)
+            except Exception as error:  # h5py/Keras raise many kinds for a bad file
+                problem = f"{type(error).__name__}: {error}"
+        if problem is not None:
+            damaged.append(f"{path} ({problem})")
+            _say(config, f"[resume] {path} is damaged ({problem.split(':')[0]}); "
+                         f"trying the previous state")
+            continue
+        if damaged:
+            _say(config, f"[resume] restored {path} (interval {interval}); the steps "
+                         f"after it are trained again")
+        return interval
+    if damaged:
+        raise TrainingError(
+            f"No intact resume state in {run.file('backup')}: " + "; ".join(damaged)
+            + f". The last checkpoint is {run.file('last_checkpoint')}; start a new run "
+              f"with --init-from or train again.")
+    return 0
 
 
 def _best_validation_loss(history_path):
@@ -291,15 +337,42 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
     if mode == "fusible":
         check_fusible_available()  # before the run directory is made
     run = _run_dir(config, resume)
-    os.makedirs(run.file("checkpoints"), exist_ok=True)
-
+    created = not os.path.exists(run.path)
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)
     try:
-        with fusible_xla() if mode == "fusible" else contextlib.nullcontext():
-            return _train(config, run, resume)
+        with run.lock("train --resume" if resume else "train") as lock:
+            if lock.taken_over is not None:
+                _say(config, f"[lock] {run.path}: taking over the lock of pid "
+                             f"{lock.taken_over.get('pid')}, which no longer runs")
+            if resume:
+                run.require_file("config", "not a keraslm run directory (no config.json)")
+            else:
+                _refuse_existing_run(run)
+            os.makedirs(run.file("checkpoints"), exist_ok=True)
+            keras.config.set_dtype_policy(config.precision)
+            try:
+                with fusible_xla() if mode == "fusible" else contextlib.nullcontext():
+                    return _train(config, run, resume)
+            finally:
+                if created and not run.exists():
+                    # Stopped before config.json: nothing to resume, nothing to
+                    # keep (removed while this process still holds the lock).
+                    for name in os.listdir(run.path):
+                        if name != os.path.basename(lock.path):
+                            shutil.rmtree(os.path.join(run.path, name), ignore_errors=True)
+                    created = "empty"
+    except KeyboardInterrupt:
+        if run.exists():
+            done = _completed_intervals(run)
+            print(f"\n[interrupted] {run.path}: the last backup ends at interval {done} "
+                  f"(checkpoint every {config.checkpoint_every} steps). Continue with:\n"
+                  f"  keraslm train --resume {run.path}", file=sys.stderr, flush=True)
+        raise
     finally:
         keras.config.set_dtype_policy(previous_policy)
+        if created == "empty":
+            with contextlib.suppress(OSError):
+                os.rmdir(run.path)  # fails if another process wrote meanwhile
 
 
 def _train(config, run, resume):
@@ -340,13 +413,17 @@ def _train(config, run, resume):
     interval = min(config.checkpoint_every, total_steps)
     intervals = math.ceil(total_steps / interval)
     total_steps = intervals * interval
-    done = _completed_intervals(run) if resume else 0
+    done = 0
 
     loss = build_loss(config, task)
     with _strategy(config).scope():
         model, backbone_layer = _build_model(config, task, tokenizer)
         model.compile(optimizer=build_optimizer(config, total_steps), loss=loss,
                       jit_compile=xla_mode(config.xla) == "on")
+        if resume:
+            done = _restore(model, run, config)
+            for key in ("steps", "history"):
+                repair_csv(run.file(key))
 
     info = {
         "keraslm_version": keraslm.__version__,
@@ -383,15 +460,14 @@ def _train(config, run, resume):
     callbacks = [
         nan_guard,
         cb.StepLog(run.file("steps"), start_step=done * interval),
-        cb.SafeBackupAndRestore(run.file("backup"), nan_guard, save_freq="epoch",
-                                delete_checkpoint=False),
+        cb.RunBackup(run, nan_guard),
         # With a weight average, validation and the checkpoints below use the
         # average; the backup above holds the raw weights and the average (an
         # optimizer variable), so a resumed run goes on from both.
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if _uses_ema(model) else []),
         cb.SafeModelCheckpoint(run.file("last_checkpoint"), nan_guard),
         cb.SafeModelCheckpoint(run.file("best_checkpoint"), nan_guard,
-                               monitor="val_loss", save_best_only=True,
+                               monitor="val_loss",
                                initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(run.file("history"), append=True),
         keras.callbacks.TensorBoard(run.file("logs")),
@@ -401,7 +477,7 @@ def _train(config, run, resume):
                                      start_step=done * interval))
     _say(config, f"[train] {total_steps - done * interval} steps to go, "
                  f"checkpoint every {interval}")
-    model.fit(dataset, epochs=intervals, steps_per_epoch=interval,
+    model.fit(dataset, epochs=intervals, initial_epoch=done, steps_per_epoch=interval,
               validation_data=valid_data.dataset, callbacks=callbacks, verbose=0,
               shuffle=False)
 
@@ -414,7 +490,8 @@ def _train(config, run, resume):
             f"{config.learning_rate:g}), gradient clipping (global_clipnorm) or "
             f"float32 precision.")
 
-    model.save(run.file("final_model"))
+    with atomic_path(run.file("final_model"), ".keras") as partial:
+        model.save(partial)
     _say(config, "[evaluate] validation")
     metrics = {"final": task.evaluate(model, valid_examples, tokenizer, loss),
                "steps": total_steps}

@@ -8,7 +8,9 @@ RUN_DIR/
   checkpoints/last.keras    after each checkpoint interval
   checkpoints/best.keras    the lowest validation loss so far
   model.keras               the final model
-  backup/                   resume state (weights, optimizer, interval count)
+  backup/                   resume state: the two newest complete states (weights +
+                            optimizer, and the interval they end), each written atomically
+  run.lock                  held by the process writing the run (pid, host, start time)
   logs/                     TensorBoard
   steps.csv                 loss and learning rate per step
   history.csv               training and validation loss per interval
@@ -29,12 +31,20 @@ tokenizer = run.load_tokenizer()
 config, task, model, tokenizer = load_run("runs/lm")   # all at once
 ```
 
+Every file the trainer writes goes through `atomic_write` / `atomic_path`
+(a temporary file in the same directory, flushed and fsynced, then renamed),
+so a kill leaves either the previous file or the new one, never half of one.
+`run.lock()` makes one process the only writer of a run.
+
 It imports nothing of keraslm at module level: the configuration
 (`TrainConfig.from_run`), the tasks and the trainer build on it.
 """
 
+import contextlib
+import datetime
 import json
 import os
+import socket
 
 CHECKPOINTS = {"final": "model.keras", "best": "checkpoints/best.keras",
                "last": "checkpoints/last.keras"}
@@ -58,6 +68,7 @@ class RunDirectory:
         "final_model": "model.keras",
         "backup": "backup",
         "backup_metadata": "backup/training_metadata.json",
+        "lock": "run.lock",
         "logs": "logs",
         "steps": "steps.csv",
         "history": "history.csv",
@@ -116,11 +127,89 @@ class RunDirectory:
 
     def write_json(self, key, value):
         """Writes `FILES[key]` as JSON, atomically (a temporary file, then a rename)."""
-        path = self.file(key)
-        temporary = path + ".tmp"
-        with open(temporary, "w") as handle:
-            json.dump(value, handle, indent=2, default=str)
-        os.replace(temporary, path)
+        atomic_write(self.file(key), json.dumps(value, indent=2, default=str))
+
+    def backups(self):
+        """The resume states in `backup/`, newest first: `[(interval, weights_path)]`.
+
+        Every state with a record (`state-N.json`) is listed; `backup_problem`
+        says whether its weights file is missing or not the size recorded,
+        and loading may still find it damaged (the trainer then falls back
+        to the next). Runs of earlier versions (`latest.weights.h5` +
+        `training_metadata.json`) give theirs.
+        """
+        folder = self.file("backup")
+        states = []
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+        for name in names:
+            if not (name.startswith("state-") and name.endswith(".json")):
+                continue
+            try:
+                with open(os.path.join(folder, name)) as handle:
+                    record = json.load(handle)
+                states.append((int(record["epoch"]), os.path.join(folder, record["weights"])))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        legacy = os.path.join(folder, "latest.weights.h5")
+        if not states and os.path.exists(legacy):
+            try:
+                with open(self.file("backup_metadata")) as handle:
+                    states.append((int(json.load(handle)["epoch"]), legacy))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return sorted(states, reverse=True)
+
+    @staticmethod
+    def backup_problem(weights_path):
+        """Why a listed state cannot be whole (missing, wrong size), or None."""
+        record = weights_path[:-len(".weights.h5")] + ".json"
+        if not os.path.exists(weights_path):
+            return "its weights file is missing"
+        try:
+            with open(record) as handle:
+                expected = json.load(handle)["bytes"]
+        except (OSError, ValueError, KeyError):
+            return None  # an earlier version's state: no size recorded
+        size = os.path.getsize(weights_path)
+        if size != expected:
+            return f"{size} bytes, {expected} recorded"
+        return None
+
+    def write_backup(self, model, interval, keep=2):
+        """Writes the resume state after `interval` (weights and optimizer),
+        atomically, then removes all but the `keep` newest states."""
+        folder = self.file("backup")
+        name = f"state-{interval:06d}"
+        weights = os.path.join(folder, name + ".weights.h5")
+        with atomic_path(weights, ".weights.h5") as partial:
+            model.save_weights(partial)
+        atomic_write(os.path.join(folder, name + ".json"), json.dumps(
+            {"epoch": interval, "weights": name + ".weights.h5",
+             "bytes": os.path.getsize(weights)}))
+        # The interval count earlier versions read (and `keraslm` tools may).
+        self.write_json("backup_metadata", {"epoch": interval})
+        for old_interval, old_weights in self.backups()[keep:]:
+            record = old_weights[:-len(".weights.h5")] + ".json"
+            for path in (record, old_weights):  # the record first: never a record without weights
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+
+    def lock(self, command="train"):
+        """Makes this process the only writer of the run (a context manager).
+
+        Creates the directory and `run.lock` (pid, host, start time, command)
+        atomically; another live holder is a `RunLockedError` naming it. A
+        lock left by a process that no longer runs on this host is taken
+        over, with a message. The lock is removed on exit.
+
+        Example:
+
+        ```python
+        with RunDirectory("runs/lm").lock():
+            ...  # write the run's files
+        ```
+        """
+        return RunLock(self, command)
 
     def read_json(self, key):
         with open(self.require_file(key)) as handle:
@@ -139,3 +228,150 @@ class RunDirectory:
         from keraslm import text
 
         return text.load_tokenizer(self.require_file("tokenizer"))
+
+
+def _fsync_directory(path):
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # not every platform opens directories
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _partial_name(path, suffix=""):
+    directory, base = os.path.split(os.path.abspath(path))
+    stem = base[:-len(suffix)] if suffix and base.endswith(suffix) else base
+    return os.path.join(directory, f".{stem}.{os.getpid()}.partial{suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a temporary path beside `path`; on success it replaces `path`.
+
+    The temporary name keeps `suffix` (Keras wants `.keras` or
+    `.weights.h5`), the file is fsynced before the rename and the directory
+    after it. On an exception the temporary file is removed and `path` is
+    left as it was.
+
+    Example:
+
+    ```python
+    with atomic_path("runs/lm/model.keras", ".keras") as partial:
+        model.save(partial)
+    ```
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    partial = _partial_name(path, suffix)
+    try:
+        yield partial
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
+    _fsync_directory(directory)
+
+
+def atomic_write(path, text):
+    """Writes `text` (str or bytes) to `path` atomically."""
+    with atomic_path(path) as partial:
+        with open(partial, "wb" if isinstance(text, bytes) else "w",
+                  **({} if isinstance(text, bytes) else {"encoding": "utf-8"})) as handle:
+            handle.write(text)
+
+
+def repair_csv(path):
+    """Drops a partial last line (a kill in the middle of an append)."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb") as handle:
+        content = handle.read()
+    if content and not content.endswith(b"\n"):
+        atomic_write(path, content[:content.rfind(b"\n") + 1])
+
+
+class RunLockedError(RuntimeError):
+    """Another live process writes this run directory."""
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+class RunLock:
+    """`RunDirectory.lock()`: `run.lock` held while a process writes a run."""
+
+    def __init__(self, run, command="train"):
+        self.run = run
+        self.command = command
+        self.path = run.file("lock")
+        self.taken_over = None
+
+    def holder(self):
+        """The lock's content (pid, host, started, command), or None."""
+        try:
+            with open(self.path) as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable: written by no live keraslm (writes are atomic)
+
+    def __enter__(self):
+        os.makedirs(self.run.path, exist_ok=True)
+        mine = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                "command": self.command}
+        partial = _partial_name(self.path)
+        with open(partial, "w") as handle:
+            json.dump(mine, handle)
+        try:
+            for _ in range(2):
+                try:
+                    os.link(partial, self.path)  # atomic, fails if the lock exists
+                    return self
+                except FileExistsError:
+                    holder = self.holder()
+                    if holder is None:
+                        continue  # released meanwhile
+                    if not self._stale(holder):
+                        raise RunLockedError(
+                            f"{self.run.path} is being written by another process: pid "
+                            f"{holder.get('pid')} on host {holder.get('host')}, "
+                            f"`keraslm {holder.get('command')}` since "
+                            f"{holder.get('started')} ({self.path}). Wait for it to "
+                            f"finish, or choose another output directory (-o); delete "
+                            f"{self.path} only if that process is gone.") from None
+                    self.taken_over = holder
+                    os.remove(self.path)
+            raise RunLockedError(f"Could not take the lock {self.path}; try again.")
+        finally:
+            os.remove(partial)
+
+    def _stale(self, holder):
+        if not holder:
+            return True
+        if holder.get("host") != socket.gethostname():
+            return False  # cannot tell whether a process elsewhere runs
+        pid = holder.get("pid")
+        return not isinstance(pid, int) or (pid != os.getpid() and not _alive(pid))
+
+    def __exit__(self, *exc):
+        if (self.holder() or {}).get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+        return False

@@ -1,0 +1,185 @@
+"""Runs that never lose work: atomic state, one writer per run, no leftovers.
+
+- SIGKILL at random moments (many inside checkpoint writes, with a backup
+  every step), resumed each time: the run always resumes and ends with the
+  weights of an uninterrupted run.
+- Two `keraslm train` processes on one directory: one runs, the other is
+  refused with the lock holder named.
+- A stale lock (its process is gone) is taken over; a live one is refused.
+- A damaged newest backup falls back to the previous one, by name.
+- A run that fails before it wrote anything leaves no directory behind.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import keraslm
+from keraslm.training import RunDirectory
+from keraslm.training.run_directory import RunLockedError
+
+TINY = ["--num-layers", "1", "--num-heads", "2", "--hidden-dim", "32",
+        "--intermediate-dim", "64"]
+
+
+def command(corpus, output, steps=30, *extra):
+    return [sys.executable, "-m", "keraslm", "train", "--task", "lm", "--train",
+            corpus["lm_train"], "--valid", corpus["lm_valid"], "--tokenizer", "character",
+            "--steps", str(steps), "--checkpoint-every", "1", "--batch-size", "8",
+            "--sequence-length", "32", "--quiet", "-o", output, *TINY, *extra]
+
+
+def rows(path):
+    return len(open(path).readlines()) if os.path.exists(path) else 0
+
+
+def weights(run_dir):
+    model = keraslm.load_model(os.path.join(run_dir, "model.keras"), compile=False)
+    return {w.path: w.numpy() for w in model.weights}
+
+
+def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, tmp_path):
+    steps, kills = 30, 20
+    reference = str(tmp_path / "reference")
+    subprocess.run(command(corpus, reference, steps), check=True, capture_output=True,
+                   timeout=600)
+    killed = str(tmp_path / "killed")
+    steps_file = os.path.join(killed, "steps.csv")
+    rng = random.Random(0)
+    resumed_notes, killed_at = [], []
+    for attempt in range(kills):
+        arguments = (command(corpus, killed, steps) if attempt == 0 else
+                     [sys.executable, "-m", "keraslm", "train", "--resume", killed,
+                      "--quiet"])
+        before = rows(steps_file)
+        process = subprocess.Popen(arguments, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and rows(steps_file) <= before and process.poll() is None:
+            time.sleep(0.01)
+        # Training has begun: kill within the next few steps, mostly inside
+        # the backup and checkpoint writes that follow every step.
+        time.sleep(rng.uniform(0.0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        output = process.communicate()[0]
+        assert process.returncode in (-signal.SIGKILL, 0), output[-2000:]
+        killed_at.append(rows(steps_file))
+        resumed_notes.append(output)
+        if process.returncode == 0:
+            break
+    final = subprocess.run([sys.executable, "-m", "keraslm", "train", "--resume", killed],
+                           capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert len(killed_at) >= 10, killed_at  # most attempts were killed mid-run
+    state = RunDirectory(killed)
+    assert state.backups()[0][0] == steps
+    assert not os.path.exists(state.file("lock"))
+    assert not [name for name in os.listdir(killed) if ".partial" in name]
+    expected, got = weights(reference), weights(killed)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], atol=2e-5, err_msg=name)
+
+
+def test_two_trainers_on_one_directory_one_is_refused(corpus, tmp_path):
+    run_dir = str(tmp_path / "shared")
+    processes = [subprocess.Popen(command(corpus, run_dir, 40, "--seed", str(seed)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for seed in (1, 2)]
+    results = [(p, *p.communicate(timeout=600)) for p in processes]
+    codes = sorted(p.returncode for p, _, _ in results)
+    assert codes == [0, 1], [(p.returncode, err[-800:]) for p, _, err in results]
+    winner = next(i for i, (p, _, _) in enumerate(results) if p.returncode == 0)
+    loser_error = results[1 - winner][2]
+    assert "is being written by another process: pid" in loser_error
+    assert "Traceback" not in loser_error
+    info = RunDirectory(run_dir).info()
+    assert info["config"]["seed"] == (1, 2)[winner]
+    # All 40 steps in the log come from the winner: one row per step.
+    with open(os.path.join(run_dir, "steps.csv")) as handle:
+        assert [int(line.split(",")[0]) for line in handle.readlines()[1:]] == \
+            list(range(1, 41))
+
+
+def lm_options(corpus, run_dir, **extra):
+    return dict(task="lm", train=corpus["lm_train"], valid=corpus["lm_valid"],
+                tokenizer="character", steps=4, checkpoint_every=2, batch_size=8,
+                sequence_length=32, verbose=True, output_dir=run_dir,
+                model_options=dict(num_layers=1, num_heads=2, hidden_dim=32,
+                                   intermediate_dim=64), **extra)
+
+
+def test_a_live_lock_is_refused_and_a_stale_one_taken_over(corpus, tmp_path, capsys):
+    import json
+    import socket
+
+    run_dir = tmp_path / "locked"
+    run_dir.mkdir()
+    lock = run_dir / "run.lock"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(),
+                                    "started": "2026-12-02T10:00:00", "command": "train"}))
+        with pytest.raises(RunLockedError, match=rf"pid {sleeper.pid} on host "):
+            keraslm.train(**lm_options(corpus, str(run_dir)))
+        assert sorted(os.listdir(run_dir)) == ["run.lock"]  # nothing else written
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # The holder is gone: the lock is stale and taken over.
+    result = keraslm.train(**lm_options(corpus, str(run_dir)))
+    assert f"taking over the lock of pid {sleeper.pid}" in capsys.readouterr().out
+    assert result.metrics["steps"] == 4
+    assert not lock.exists()
+
+
+def test_a_damaged_newest_backup_falls_back_to_the_previous_one(corpus, tmp_path, capsys):
+    run_dir = str(tmp_path / "damaged")
+    keraslm.train(**lm_options(corpus, run_dir))
+    run = RunDirectory(run_dir)
+    (newest, newest_path), (previous, previous_path) = run.backups()
+    assert (newest, previous) == (2, 1)
+    # Same size, garbage content: listed, then found damaged when loaded.
+    size = os.path.getsize(newest_path)
+    with open(newest_path, "wb") as handle:
+        handle.write(b"\0" * size)
+    os.remove(os.path.join(run_dir, "metrics.json"))
+    capsys.readouterr()
+    result = keraslm.train(resume=run_dir)
+    out = capsys.readouterr().out
+    assert f"{newest_path} is damaged" in out
+    assert f"restored {previous_path} (interval 1)" in out
+    assert "continuing at step 3" in out
+    assert result.metrics["steps"] == 4
+    # Every backup damaged (one truncated, one garbage): an error naming each
+    # file and what is wrong with it, not a silent restart from step 0.
+    (_, newest_path), (_, previous_path) = run.backups()
+    with open(newest_path, "rb") as handle:
+        content = handle.read()
+    with open(newest_path, "wb") as handle:
+        handle.write(content[:len(content) // 3])
+    size = os.path.getsize(previous_path)
+    with open(previous_path, "wb") as handle:
+        handle.write(b"\0" * size)
+    with pytest.raises(keraslm.training.TrainingError,
+                       match=r"No intact resume state") as refused:
+        keraslm.train(resume=run_dir)
+    message = str(refused.value)
+    assert f"{newest_path} ({len(content) // 3} bytes, {len(content)} recorded)" in message
+    assert f"{previous_path} (" in message
+
+
+def test_a_run_that_fails_before_writing_leaves_no_directory(tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,stars\nfine,5\n")  # no `label` column
+    run_dir = tmp_path / "never"
+    with pytest.raises(ValueError, match="label"):
+        keraslm.train(task="classify", train=str(table), output_dir=str(run_dir),
+                      verbose=False)
+    assert not run_dir.exists()
