@@ -31,8 +31,32 @@ BUILDERS = {
 }
 """Builder functions by the name `keraslm train --model` uses."""
 
+MODEL_CLASSES = {"lstm_lm": LSTMLM, "transformer_lm": TransformerLM,
+                 "transformer_encoder": TransformerEncoder,
+                 "seq2seq_transformer": Seq2SeqTransformer}
+
+
+def option_names(name):
+    """The options a builder of `BUILDERS` takes (`model_options` keys):
+    its own arguments and its model class's, plus `name` and `dtype`.
+
+    Example:
+
+    ```python
+    "num_layers" in keraslm.models.option_names("transformer_lm")  # True
+    ```
+    """
+    import inspect
+
+    names = {"name", "dtype"}
+    for function in (BUILDERS[name], MODEL_CLASSES[name].__init__):
+        for parameter in inspect.signature(function).parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                names.add(parameter.name)
+    return sorted(names - {"self", "preset", "vocabulary_size"})
+
 __all__ = [
-    "BUILDERS", "LSTMLM", "PRESETS", "Seq2SeqTransformer", "TransformerEncoder",
+    "BUILDERS", "LSTMLM", "MODEL_CLASSES", "option_names", "PRESETS", "Seq2SeqTransformer", "TransformerEncoder",
     "TransformerLM", "lstm_lm", "seq2seq_transformer", "transformer_encoder",
     "transformer_lm",
 ]

@@ -133,6 +133,7 @@ class TrainConfig:
 
             if self.model not in BUILDERS:
                 raise ValueError(unknown_name_message("model", self.model, sorted(BUILDERS)))
+        self._check_model_options()
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {PRECISIONS}")
         from keraslm.training.xla import xla_mode
@@ -154,6 +155,31 @@ class TrainConfig:
             self._check_init_from(task)
         task(self).check()
         return self
+
+    def _check_model_options(self):
+        """Every `model_options` key is an option of the builder, and an
+        explicit `max_sequence_length` holds `sequence_length` tokens."""
+        from keraslm._names import suggest
+        from keraslm.models import option_names
+
+        if self.init_from:
+            return  # the backbone comes from the earlier run
+        known = option_names(self.model_name)
+        for key in self.model_options:
+            if key not in known:
+                closest = suggest(key, known)
+                hint = f" Did you mean '{closest}'?" if closest else ""
+                raise ValueError(
+                    f"Unknown option '{key}' in `model_options` of model "
+                    f"'{self.model_name}'.{hint} Received: model_options="
+                    f"{self.model_options!r}. Options: {', '.join(known)}.")
+        longest = self.model_options.get("max_sequence_length")
+        if (isinstance(longest, int) and self.model_name != "lstm_lm"
+                and longest < self.sequence_length):
+            raise ValueError(
+                f"`model_options['max_sequence_length']` must be at least "
+                f"`sequence_length`={self.sequence_length} (the model has a position "
+                f"for each token). Received: max_sequence_length={longest}.")
 
     def _check_init_from(self, task):
         from keraslm.training.run_directory import RunDirectory

@@ -183,3 +183,27 @@ def test_a_run_that_fails_before_writing_leaves_no_directory(tmp_path):
         keraslm.train(task="classify", train=str(table), output_dir=str(run_dir),
                       verbose=False)
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"model_options": {"num_layer": 1}},
+     r"Unknown option 'num_layer' in `model_options` of model 'transformer_lm'\. "
+     r"Did you mean 'num_layers'\?"),
+    ({"model_options": {"max_sequence_length": 16}, "sequence_length": 32},
+     r"must be at least `sequence_length`=32 .* Received: max_sequence_length=16"),
+    ({"model": "transformer_llm"},
+     r"Unknown model 'transformer_llm'\. Available: .* Did you mean 'transformer_lm'\?"),
+    ({"batch_size": True}, r"`batch_size` must be a positive integer\. Received: batch_size=True"),
+    ({"learning_rate": "1e-3"}, r"`learning_rate` must be a positive number\. "
+                                r"Received: learning_rate='1e-3'"),
+    ({"global_clipnorm": -1.0}, r"`global_clipnorm` must be a positive number, or 0 or None"),
+    ({"head_options": "pooling=mean"}, r"`head_options` must be a dict"),
+    ({"lowercase": 1}, r"`lowercase` in the configuration must be of type bool\. "
+                       r"Received: lowercase=1"),
+])
+def test_bad_options_are_refused_before_any_work(corpus, tmp_path, options, message):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        keraslm.train(task="lm", train=corpus["lm_train"], output_dir=str(run_dir),
+                      verbose=False, **options)
+    assert not run_dir.exists()
