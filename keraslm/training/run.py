@@ -396,8 +396,12 @@ def _train(config, run, resume):
         train_examples, valid_examples = task.split(train_examples)
         _say(config, f"[data] no --valid: held out {config.validation_fraction:.0%} "
                      f"of {config.train} (seed {config.seed})")
+    # The test file is read now, not after training: a bad one is found
+    # before any work.
+    test_examples = task.read(config.test) if config.test else None
     _say(config, f"[data] {task.size(train_examples):,} training and "
-                 f"{task.size(valid_examples):,} validation examples")
+                 f"{task.size(valid_examples):,} validation examples"
+                 + (f", {task.size(test_examples):,} test examples" if config.test else ""))
 
     tokenizer = _load_tokenizer_or_train(config, task, train_examples, run, resume)
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
@@ -501,7 +505,6 @@ def _train(config, run, resume):
         metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer, loss)
     if config.test:
         _say(config, f"[evaluate] test: {config.test}")
-        test_examples = task.read(config.test)
         metrics["test"] = task.evaluate(model, test_examples, tokenizer, loss)
         if os.path.exists(best_path):
             metrics["test_best"] = task.evaluate(best_model, test_examples, tokenizer,

@@ -207,3 +207,14 @@ def test_bad_options_are_refused_before_any_work(corpus, tmp_path, options, mess
         keraslm.train(task="lm", train=corpus["lm_train"], output_dir=str(run_dir),
                       verbose=False, **options)
     assert not run_dir.exists()
+
+
+def test_a_bad_test_file_is_refused_before_training(corpus, tmp_path, capsys):
+    bad = tmp_path / "test.csv"
+    bad.write_text("text,label\n\"unterminated,great\n")
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=str(bad)):
+        keraslm.train(task="classify", train=corpus["reviews_train"], test=str(bad),
+                      tokenizer="word", steps=2, output_dir=str(run_dir))
+    assert "[tokenizer]" not in capsys.readouterr().out  # before the tokenizer trained
+    assert not run_dir.exists()
