@@ -344,6 +344,7 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
             if lock.taken_over is not None:
                 _say(config, f"[lock] {run.path}: taking over the lock of pid "
                              f"{lock.taken_over.get('pid')}, which no longer runs")
+            run.remove_partial_files()
             if resume:
                 run.require_file("config", "not a keraslm run directory (no config.json)")
             else:

@@ -159,6 +159,27 @@ class RunDirectory:
                 pass
         return sorted(states, reverse=True)
 
+    def remove_partial_files(self):
+        """Removes temporary files that killed writers left (call with the lock)."""
+        removed = []
+        for folder in (self.path, self.file("backup"), self.file("checkpoints")):
+            if not os.path.isdir(folder):
+                continue
+            for name in os.listdir(folder):
+                lock_name = "." + os.path.basename(self.file("lock"))
+                if (name.startswith(".") and ".partial" in name
+                        and not name.startswith(lock_name)):  # another process's lock attempt
+                    path = os.path.join(folder, name)
+                    if os.path.isdir(path):
+                        import shutil
+
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(OSError):
+                            os.remove(path)
+                    removed.append(path)
+        return removed
+
     @staticmethod
     def backup_problem(weights_path):
         """Why a listed state cannot be whole (missing, wrong size), or None."""
@@ -360,7 +381,8 @@ class RunLock:
                     os.remove(self.path)
             raise RunLockedError(f"Could not take the lock {self.path}; try again.")
         finally:
-            os.remove(partial)
+            with contextlib.suppress(OSError):
+                os.remove(partial)
 
     def _stale(self, holder):
         if not holder:
