@@ -126,9 +126,9 @@ def read_file(path, encoding="utf-8", errors="strict") -> str:
             f"byte {bad[:4].hex(' ')} at byte offset {error.start} (line {line}, "
             f"column {error.start - line_start + 1}) cannot be decoded "
             f"({error.reason}). Expected {encoding.replace('-sig', '')} text. "
-            f"Pass the file's real encoding (encoding='latin-1', CLI "
-            f"--encoding latin-1) or errors='replace' (--errors replace) to "
-            f"substitute U+FFFD.",
+            f"Convert the file to UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8 IN > OUT`), "
+            f"or in Python pass the file's real encoding (encoding='latin-1') or "
+            f"errors='replace' (substitutes U+FFFD) to the keraslm.data reader.",
             path=path, line=line, byte_offset=error.start,
         ) from None
     except LookupError as error:

@@ -28,9 +28,20 @@ TINY = ["--num-layers", "1", "--num-heads", "2", "--hidden-dim", "32",
         "--intermediate-dim", "64"]
 
 
-def command(corpus, output, steps=30, *extra):
+@pytest.fixture(scope="module")
+def small_valid(corpus, tmp_path_factory):
+    """40 validation lines: with a checkpoint every step, validation would
+    otherwise be most of each step's time."""
+    path = tmp_path_factory.mktemp("valid") / "valid.txt"
+    with open(corpus["lm_valid"], encoding="utf-8") as handle:
+        path.write_text("".join(handle.readlines()[:40]), encoding="utf-8")
+    return str(path)
+
+
+def command(corpus, output, steps, *extra, valid=None):
     return [sys.executable, "-m", "keraslm", "train", "--task", "lm", "--train",
-            corpus["lm_train"], "--valid", corpus["lm_valid"], "--tokenizer", "character",
+            corpus["lm_train"], "--valid", valid or corpus["lm_valid"],
+            "--tokenizer", "character",
             "--steps", str(steps), "--checkpoint-every", "1", "--batch-size", "8",
             "--sequence-length", "32", "--quiet", "-o", output, *TINY, *extra]
 
@@ -44,7 +55,8 @@ def weights(run_dir):
     return {w.path: w.numpy() for w in model.weights}
 
 
-def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, tmp_path):
+def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, small_valid,
+                                                                   tmp_path):
     """20 SIGKILLs at random moments of a process's life: during start-up
     (a stale lock, no new state), and during training, where every step
     writes a resume state and two checkpoints, so many kills land inside a
@@ -52,27 +64,29 @@ def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, tmp_
     of an uninterrupted run."""
     steps, kills = 60, 20
     reference = str(tmp_path / "reference")
-    subprocess.run(command(corpus, reference, steps), check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(command(corpus, reference, steps, valid=small_valid), check=True,
+                   capture_output=True, timeout=600)
     killed = str(tmp_path / "killed")
     steps_file = os.path.join(killed, "steps.csv")
     rng = random.Random(0)
     startup, in_training = None, 0
     for attempt in range(kills):
-        arguments = (command(corpus, killed, steps) if attempt == 0 else
+        arguments = (command(corpus, killed, steps, valid=small_valid) if attempt == 0 else
                      [sys.executable, "-m", "keraslm", "train", "--resume", killed,
                       "--quiet"])
         before = rows(steps_file)
         began = time.time()
         process = subprocess.Popen(arguments, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
-        if startup is None:  # the first run must reach training to make the run
+        if attempt % 2 == 0 or startup is None:
+            # In training: within half a second of its first new step, so
+            # mostly inside the state and checkpoint writes after each step.
             while rows(steps_file) <= before and process.poll() is None:
                 time.sleep(0.01)
             startup = time.time() - began
-            moment = began + startup + rng.uniform(0.0, 0.6)
-        else:
-            moment = began + rng.uniform(0.5 * startup, startup + 0.8)
+            moment = time.time() + rng.uniform(0.0, 0.5)
+        else:  # during start-up: the lock is taken, nothing new is written yet
+            moment = began + rng.uniform(0.2, 0.9) * startup
         while time.time() < moment and process.poll() is None:
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
@@ -96,9 +110,10 @@ def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, tmp_
         np.testing.assert_allclose(got[name], expected[name], atol=2e-5, err_msg=name)
 
 
-def test_two_trainers_on_one_directory_one_is_refused(corpus, tmp_path):
+def test_two_trainers_on_one_directory_one_is_refused(corpus, small_valid, tmp_path):
     run_dir = str(tmp_path / "shared")
-    processes = [subprocess.Popen(command(corpus, run_dir, 40, "--seed", str(seed)),
+    processes = [subprocess.Popen(command(corpus, run_dir, 40, "--seed", str(seed),
+                                          valid=small_valid),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for seed in (1, 2)]
     results = [(p, *p.communicate(timeout=600)) for p in processes]
