@@ -359,8 +359,14 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
                     # Stopped before config.json: nothing to resume, nothing to
                     # keep (removed while this process still holds the lock).
                     for name in os.listdir(run.path):
-                        if name != os.path.basename(lock.path):
-                            shutil.rmtree(os.path.join(run.path, name), ignore_errors=True)
+                        path = os.path.join(run.path, name)
+                        if name == os.path.basename(lock.path):
+                            continue
+                        if os.path.isdir(path):
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            with contextlib.suppress(OSError):
+                                os.remove(path)
                     created = "empty"
     except KeyboardInterrupt:
         if run.exists():

@@ -242,3 +242,15 @@ def test_a_bad_test_file_is_refused_before_training(corpus, tmp_path, capsys):
                       tokenizer="word", steps=2, output_dir=str(run_dir))
     assert "[tokenizer]" not in capsys.readouterr().out  # before the tokenizer trained
     assert not run_dir.exists()
+
+
+def test_a_run_that_fails_after_writing_its_tokenizer_leaves_no_directory(corpus, tmp_path):
+    """A model option the builder refuses is found after the tokenizer and
+    labels were written, but before config.json: all of it is removed."""
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="num_heads"):
+        keraslm.train(task="classify", train=corpus["reviews_train"], tokenizer="word",
+                      steps=2, output_dir=str(run_dir), verbose=False,
+                      model_options={"num_layers": 1, "hidden_dim": 30, "num_heads": 4,
+                                     "intermediate_dim": 32})
+    assert not run_dir.exists(), sorted(os.listdir(run_dir))
