@@ -68,16 +68,94 @@ class RunBackup(keras.callbacks.Callback):
     atomically, the previous state kept until the new one is complete. The
     trainer restores it before `fit` (`RunDirectory.backups()`), falling back
     to the previous state when the newest is damaged.
+
+    Args:
+        run: the `RunDirectory`.
+        nan_guard: the run's `NaNGuard`.
+        interval_steps: int. Steps per checkpoint interval.
     """
 
-    def __init__(self, run, nan_guard):
+    def __init__(self, run, nan_guard, interval_steps):
         super().__init__()
         self.run = run
         self.nan_guard = nan_guard
+        self.interval_steps = interval_steps
 
     def on_epoch_end(self, epoch, logs=None):
         if self.nan_guard.bad_step is None:
-            self.run.write_backup(self.model, epoch + 1)
+            self.run.write_backup(self.model, epoch + 1,
+                                  step=(epoch + 1) * self.interval_steps)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Ctrl-C that loses no step: the state of the current step, then stop.
+
+    While training, the first SIGINT only sets a flag (and says so); at the
+    end of the step in progress this callback writes a resume state of
+    exactly that step (`RunDirectory.write_backup(step=...)`, atomic) and
+    raises `KeyboardInterrupt`, so `--resume` repeats no step. During
+    validation or a checkpoint write the flag waits for it to finish. A
+    second Ctrl-C stops at once (the last complete state is kept).
+
+    Use it as a context manager around `fit` (it installs the handler in the
+    main thread only, and restores the previous one on exit).
+
+    Args:
+        run: the `RunDirectory`.
+        start_step: int. Steps done before this `fit`.
+        interval_steps: int. Steps per checkpoint interval.
+        stream: where the notice goes. Defaults to stderr.
+    """
+
+    def __init__(self, run, start_step, interval_steps, stream=None):
+        super().__init__()
+        self.run = run
+        self.step = start_step
+        self.interval_steps = interval_steps
+        self.stream = stream or sys.stderr
+        self.requested = False
+        self.saved_step = None
+        self._previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
+
+    def _handle(self, signum, frame):
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        print("\n[interrupt] saving the state of the current step, then stopping "
+              "(Ctrl-C again to stop at once, keeping the last complete state)",
+              file=self.stream, flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.requested and self.step % self.interval_steps:
+            self.stop(self.step)  # at an interval's end: its validation first
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.requested:  # during validation: the interval's state is written
+            self.stop(self.step, write=False)
+
+    def stop(self, step, write=True):
+        if write:
+            self.run.write_backup(self.model, step // self.interval_steps, step=step)
+        self.saved_step = step
+        raise KeyboardInterrupt
 
 
 class SafeModelCheckpoint(keras.callbacks.Callback):

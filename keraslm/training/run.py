@@ -236,13 +236,13 @@ def _strategy(config):
     return tf.distribute.get_strategy()
 
 
-def _completed_intervals(run):
+def _completed_steps(run):
     states = run.backups()
-    return states[0][0] if states else 0
+    return states[0].step if states else 0
 
 
 def _restore(model, run, config):
-    """Loads the newest intact resume state into `model`; its interval count.
+    """Loads the newest intact resume state into `model`; the steps it holds.
 
     A damaged state (a kill inside a write of an earlier version, a disk
     error) is reported by name and the previous one is tried; training then
@@ -250,7 +250,7 @@ def _restore(model, run, config):
     """
     states = run.backups()
     damaged = []
-    for interval, path in states:
+    for step, interval, path in states:
         problem = run.backup_problem(path)
         if problem is None:
             try:
@@ -265,9 +265,9 @@ def _restore(model, run, config):
                          f"trying the previous state")
             continue
         if damaged:
-            _say(config, f"[resume] restored {path} (interval {interval}); the steps "
+            _say(config, f"[resume] restored {path} (step {step}); the steps "
                          f"after it are trained again")
-        return interval
+        return step
     if damaged:
         raise TrainingError(
             f"No intact resume state in {run.file('backup')}: " + "; ".join(damaged)
@@ -370,10 +370,10 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
                     created = "empty"
     except KeyboardInterrupt:
         if run.exists():
-            done = _completed_intervals(run)
-            print(f"\n[interrupted] {run.path}: the last backup ends at interval {done} "
-                  f"(checkpoint every {config.checkpoint_every} steps). Continue with:\n"
-                  f"  keraslm train --resume {run.path}", file=sys.stderr, flush=True)
+            done = _completed_steps(run)
+            print(f"\n[interrupted] {run.path}: the resume state holds {done} steps. "
+                  f"Continue with:\n  keraslm train --resume {run.path}",
+                  file=sys.stderr, flush=True)
         raise
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -424,7 +424,7 @@ def _train(config, run, resume):
     interval = min(config.checkpoint_every, total_steps)
     intervals = math.ceil(total_steps / interval)
     total_steps = intervals * interval
-    done = 0
+    done = 0  # steps
 
     loss = build_loss(config, task)
     with _strategy(config).scope():
@@ -456,22 +456,21 @@ def _train(config, run, resume):
                  f"{total_steps} steps ({steps_per_epoch} per epoch), "
                  f"precision {config.precision}, xla {config.xla}")
     if done:
-        _say(config, f"[resume] {run.path}: {done * interval} steps done, "
-                     f"continuing at step {done * interval + 1}")
+        _say(config, f"[resume] {run.path}: {done} steps done, "
+                     f"continuing at step {done + 1}")
 
-    dataset = train_data.dataset.repeat().skip(done * interval)
     first_batch = next(iter(train_data.dataset))[0]
     tokens_per_step = int(sum(
         int(value.shape[0]) * int(value.shape[1])
         for value in (first_batch.values() if isinstance(first_batch, dict)
                       else [first_batch])))
 
-    nan_guard = cb.NaNGuard(start_step=done * interval)
+    nan_guard = cb.NaNGuard(start_step=done)
     best_so_far = _best_validation_loss(run.file("history"))
     callbacks = [
         nan_guard,
-        cb.StepLog(run.file("steps"), start_step=done * interval),
-        cb.RunBackup(run, nan_guard),
+        cb.StepLog(run.file("steps"), start_step=done),
+        cb.RunBackup(run, nan_guard, interval),
         # With a weight average, validation and the checkpoints below use the
         # average; the backup above holds the raw weights and the average (an
         # optimizer variable), so a resumed run goes on from both.
@@ -485,15 +484,27 @@ def _train(config, run, resume):
     ]
     if config.verbose:
         callbacks.append(cb.Progress(total_steps, interval, tokens_per_step,
-                                     start_step=done * interval))
-    _say(config, f"[train] {total_steps - done * interval} steps to go, "
+                                     start_step=done))
+    interrupt = cb.Interrupt(run, done, interval)
+    callbacks.append(interrupt)  # last: at an interval's end the state is written first
+    _say(config, f"[train] {total_steps - done} steps to go, "
                  f"checkpoint every {interval}")
-    model.fit(dataset, epochs=intervals, initial_epoch=done, steps_per_epoch=interval,
-              validation_data=valid_data.dataset, callbacks=callbacks, verbose=0,
-              shuffle=False)
+    # A state written at Ctrl-C ends inside an interval: the rest of that
+    # interval first, then whole intervals, each from its place in the data.
+    completed, into = divmod(done, interval)
+    parts = ([(done, completed + 1, interval - into)] if into else []) + \
+        [(-(-done // interval) * interval, intervals, interval)]
+    with interrupt:
+        for start, end, length in parts:
+            if end * interval <= start or nan_guard.bad_step is not None:
+                continue
+            model.fit(train_data.dataset.repeat().skip(start), epochs=end,
+                      initial_epoch=start // interval, steps_per_epoch=length,
+                      validation_data=valid_data.dataset, callbacks=callbacks,
+                      verbose=0, shuffle=False)
 
     if nan_guard.bad_step is not None:
-        last_good = _completed_intervals(run) * interval
+        last_good = _completed_steps(run)
         raise TrainingError(
             f"The loss became NaN or infinite at step {nan_guard.bad_step}; training "
             f"stopped. The last good checkpoint is {run.file('last_checkpoint')} "

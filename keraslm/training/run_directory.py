@@ -45,10 +45,22 @@ import datetime
 import json
 import os
 import socket
+from typing import NamedTuple
 
 CHECKPOINTS = {"final": "model.keras", "best": "checkpoints/best.keras",
                "last": "checkpoints/last.keras"}
 """`--checkpoint` names and the files they load."""
+
+
+class ResumeState(NamedTuple):
+    """One resume state in `backup/` (see `RunDirectory.backups`)."""
+
+    step: int
+    """Optimizer steps it holds."""
+    interval: int
+    """Checkpoint intervals completed."""
+    path: str
+    """Its weights file (`backup/state-N.weights.h5`)."""
 
 
 class RunDirectory:
@@ -130,34 +142,50 @@ class RunDirectory:
         atomic_write(self.file(key), json.dumps(value, indent=2, default=str))
 
     def backups(self):
-        """The resume states in `backup/`, newest first: `[(interval, weights_path)]`.
+        """The resume states in `backup/`, newest first: `[ResumeState]`.
 
-        Every state with a record (`state-N.json`) is listed; `backup_problem`
-        says whether its weights file is missing or not the size recorded,
-        and loading may still find it damaged (the trainer then falls back
-        to the next). Runs of earlier versions (`latest.weights.h5` +
+        Each `ResumeState(step, interval, path)` gives the optimizer steps
+        it holds, the checkpoint intervals completed, and its weights file.
+        A state written at Ctrl-C ends inside an interval (`step` is not a
+        multiple of the interval). Every state with a record
+        (`state-N.json`) is listed; `backup_problem` says whether its
+        weights file is missing or not the size recorded, and loading may
+        still find it damaged (the trainer then falls back to the next).
+        Runs of earlier versions (`latest.weights.h5` +
         `training_metadata.json`) give theirs.
         """
         folder = self.file("backup")
         states = []
         names = os.listdir(folder) if os.path.isdir(folder) else []
+        interval_steps = None
         for name in names:
             if not (name.startswith("state-") and name.endswith(".json")):
                 continue
             try:
                 with open(os.path.join(folder, name)) as handle:
                     record = json.load(handle)
-                states.append((int(record["epoch"]), os.path.join(folder, record["weights"])))
+                interval = int(record["epoch"])
+                step = record.get("step")
+                if step is None:  # written before states recorded their step
+                    interval_steps = interval_steps or self._interval_steps()
+                    step = interval * interval_steps
+                states.append(ResumeState(int(step), interval,
+                                          os.path.join(folder, record["weights"])))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         legacy = os.path.join(folder, "latest.weights.h5")
         if not states and os.path.exists(legacy):
             try:
                 with open(self.file("backup_metadata")) as handle:
-                    states.append((int(json.load(handle)["epoch"]), legacy))
+                    interval = int(json.load(handle)["epoch"])
+                states.append(ResumeState(interval * self._interval_steps(), interval,
+                                          legacy))
             except (OSError, ValueError, KeyError, TypeError):
                 pass
         return sorted(states, reverse=True)
+
+    def _interval_steps(self):
+        return int(self.info()["derived"]["checkpoint_interval"])
 
     def remove_partial_files(self):
         """Removes temporary files that killed writers left (call with the lock)."""
@@ -196,22 +224,32 @@ class RunDirectory:
             return f"{size} bytes, {expected} recorded"
         return None
 
-    def write_backup(self, model, interval, keep=2):
-        """Writes the resume state after `interval` (weights and optimizer),
-        atomically, then removes all but the `keep` newest states."""
+    def write_backup(self, model, interval, keep=2, step=None):
+        """Writes the resume state (weights and optimizer) atomically, then
+        removes all but the `keep` newest states.
+
+        Args:
+            model: the model being trained (compiled, optimizer built).
+            interval: int. Checkpoint intervals completed.
+            keep: int. States kept. Defaults to 2.
+            step: int or None. Optimizer steps done, when the state ends
+                inside an interval (Ctrl-C); None: `interval` intervals.
+        """
         folder = self.file("backup")
-        name = f"state-{interval:06d}"
+        if step is None:
+            step = interval * self._interval_steps()
+        name = f"state-{step:08d}"
         weights = os.path.join(folder, name + ".weights.h5")
         with atomic_path(weights, ".weights.h5") as partial:
             model.save_weights(partial)
         atomic_write(os.path.join(folder, name + ".json"), json.dumps(
-            {"epoch": interval, "weights": name + ".weights.h5",
+            {"epoch": interval, "step": step, "weights": name + ".weights.h5",
              "bytes": os.path.getsize(weights)}))
         # The interval count earlier versions read (and `keraslm` tools may).
-        self.write_json("backup_metadata", {"epoch": interval})
-        for old_interval, old_weights in self.backups()[keep:]:
-            record = old_weights[:-len(".weights.h5")] + ".json"
-            for path in (record, old_weights):  # the record first: never a record without weights
+        self.write_json("backup_metadata", {"epoch": interval, "step": step})
+        for old in self.backups()[keep:]:
+            record = old.path[:-len(".weights.h5")] + ".json"
+            for path in (record, old.path):  # the record first: never a record without weights
                 with contextlib.suppress(OSError):
                     os.remove(path)
 

@@ -100,12 +100,56 @@ def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, smal
                            capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
     state = RunDirectory(killed)
-    assert state.backups()[0][0] == steps
+    assert state.backups()[0].step == steps
     assert not os.path.exists(state.file("lock"))
     assert not [name for _, _, names in os.walk(killed) for name in names
                 if ".partial" in name]  # a killed writer's leftovers are cleared
     expected, got = weights(reference), weights(killed)
     assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], atol=2e-5, err_msg=name)
+
+
+def step_numbers(run_dir):
+    with open(os.path.join(run_dir, "steps.csv")) as handle:
+        return [int(line.split(",")[0]) for line in handle.readlines()[1:]]
+
+
+def test_ctrl_c_saves_the_current_step_and_resume_repeats_none(corpus, small_valid,
+                                                              tmp_path):
+    """SIGINT in the middle of a checkpoint interval: the state of the step
+    in progress is written, the exact `--resume` command printed, and the
+    resumed run trains each step once and ends at an uninterrupted run's
+    weights."""
+    steps, every = 300, 100
+    reference = str(tmp_path / "reference")
+    subprocess.run(command(corpus, reference, steps, "--checkpoint-every", str(every),
+                           valid=small_valid), check=True, capture_output=True,
+                   timeout=600)
+    run_dir = str(tmp_path / "interrupted")
+    process = subprocess.Popen(
+        command(corpus, run_dir, steps, "--checkpoint-every", str(every),
+                valid=small_valid),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    steps_file = os.path.join(run_dir, "steps.csv")
+    while rows(steps_file) <= 130 and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    assert f"Continue with:\n  keraslm train --resume {run_dir}" in err
+    assert "Traceback" not in err
+    saved = RunDirectory(run_dir).backups()[0]
+    logged = step_numbers(run_dir)
+    assert saved.step == logged[-1] and 130 <= saved.step < 2 * every, (saved, logged[-3:])
+    assert saved.interval == 1  # inside the second interval
+    assert f"the resume state holds {saved.step} steps" in err
+    resumed = subprocess.run([sys.executable, "-m", "keraslm", "train", "--resume",
+                              run_dir], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"continuing at step {saved.step + 1}" in resumed.stdout
+    assert step_numbers(run_dir) == list(range(1, steps + 1))  # no step twice
+    expected, got = weights(reference), weights(run_dir)
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], atol=2e-5, err_msg=name)
 
@@ -126,9 +170,7 @@ def test_two_trainers_on_one_directory_one_is_refused(corpus, small_valid, tmp_p
     info = RunDirectory(run_dir).info()
     assert info["config"]["seed"] == (1, 2)[winner]
     # All 40 steps in the log come from the winner: one row per step.
-    with open(os.path.join(run_dir, "steps.csv")) as handle:
-        assert [int(line.split(",")[0]) for line in handle.readlines()[1:]] == \
-            list(range(1, 41))
+    assert step_numbers(run_dir) == list(range(1, 41))
 
 
 def lm_options(corpus, run_dir, **extra):
@@ -167,8 +209,8 @@ def test_a_damaged_newest_backup_falls_back_to_the_previous_one(corpus, tmp_path
     run_dir = str(tmp_path / "damaged")
     keraslm.train(**lm_options(corpus, run_dir))
     run = RunDirectory(run_dir)
-    (newest, newest_path), (previous, previous_path) = run.backups()
-    assert (newest, previous) == (2, 1)
+    (newest, _, newest_path), (previous, _, previous_path) = run.backups()
+    assert (newest, previous) == (4, 2)  # steps
     # Same size, garbage content: listed, then found damaged when loaded.
     size = os.path.getsize(newest_path)
     with open(newest_path, "wb") as handle:
@@ -178,12 +220,12 @@ def test_a_damaged_newest_backup_falls_back_to_the_previous_one(corpus, tmp_path
     result = keraslm.train(resume=run_dir)
     out = capsys.readouterr().out
     assert f"{newest_path} is damaged" in out
-    assert f"restored {previous_path} (interval 1)" in out
+    assert f"restored {previous_path} (step 2)" in out
     assert "continuing at step 3" in out
     assert result.metrics["steps"] == 4
     # Every backup damaged (one truncated, one garbage): an error naming each
     # file and what is wrong with it, not a silent restart from step 0.
-    (_, newest_path), (_, previous_path) = run.backups()
+    (_, _, newest_path), (_, _, previous_path) = run.backups()
     with open(newest_path, "rb") as handle:
         content = handle.read()
     with open(newest_path, "wb") as handle:
