@@ -44,6 +44,10 @@ def adam(learning_rate=1e-3, **kwargs):
     return keras.optimizers.Adam(learning_rate=learning_rate, **kwargs)
 
 
+sgd.forwards_kwargs_to = keras.optimizers.SGD  # what `accepts()` checks keys against
+adam.forwards_kwargs_to = keras.optimizers.Adam
+
+
 @keras.saving.register_keras_serializable(package="keraslm")
 class AdamW(keras.optimizers.AdamW):
     """AdamW that never decays biases, normalization scales or embeddings.

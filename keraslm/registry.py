@@ -147,16 +147,25 @@ def _accepted_keywords(factory):
     A class whose `__init__` passes `**kwargs` on to its base (a Keras
     `Loss` subclass taking `name`, `reduction`, ...) accepts its own named
     parameters and those of the bases it forwards to, up to the first
-    `__init__` without `**kwargs`. A function with `**kwargs` accepts any.
+    `__init__` without `**kwargs` (or Keras' optimizer base, which refuses
+    unknown keywords itself). A function with `**kwargs` accepts any, unless
+    it names where they go in a `forwards_kwargs_to` attribute (`sgd`
+    forwards to `keras.optimizers.SGD`).
     """
     if not isinstance(factory, type):
         try:
             parameters = inspect.signature(factory).parameters.values()
         except (TypeError, ValueError):  # a builtin without a signature
             return None
+        names = frozenset(p.name for p in parameters if p.kind in _NAMED)
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-            return None
-        return frozenset(p.name for p in parameters if p.kind in _NAMED)
+            target = getattr(factory, "forwards_kwargs_to", None)
+            further = _accepted_keywords(target) if target is not None else None
+            return None if further is None else names | further
+        return names
+    import keras
+
+    checked = keras.optimizers.Optimizer.__mro__[1:]  # BaseOptimizer: raises on unknown
     names = set()
     for cls in factory.__mro__:
         if "__init__" not in vars(cls):
@@ -168,7 +177,8 @@ def _accepted_keywords(factory):
         except (TypeError, ValueError):
             return None
         names.update(p.name for p in parameters if p.kind in _NAMED)
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        if (cls in checked and cls is not object) or not any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             return frozenset(names)
     return None
 

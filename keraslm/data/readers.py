@@ -102,12 +102,20 @@ def read_file(path, encoding="utf-8", errors="strict") -> str:
         DataError: the file is missing, empty, or not valid in `encoding`.
     """
     path = os.fspath(path)
+    if os.path.islink(path) and not os.path.exists(path):
+        raise DataError(f"'{path}' is a symbolic link to '{os.readlink(path)}', which "
+                        f"cannot be opened (it does not exist, or the links loop). "
+                        f"Expected a text file.", path=path)
     if not os.path.exists(path):
         raise DataError(f"File '{path}' does not exist.", path=path)
     if os.path.isdir(path):
         raise DataError(f"'{path}' is a directory. Expected a text file.", path=path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as error:
+        raise DataError(f"File '{path}' cannot be read: {error.strerror or error}. "
+                        f"Expected a readable text file.", path=path) from None
     if not raw:
         raise DataError(
             f"File '{path}' is empty (0 bytes). Expected at least one example.",
@@ -307,11 +315,16 @@ def read_table(path, *, text_column="text", label_column="label", format=None,
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 if len(row) != len(header):
+                    spans = any("\n" in f for f in row)
                     raise DataError(
                         f"{where(path, number)}: row has {len(row)} field(s), "
                         f"expected {len(header)} ({', '.join(header)}). "
-                        f"Received: {row[:4]!r}. Quote fields that contain "
-                        f"the delimiter.", path=path, line=number,
+                        f"Received: {[f[:60] for f in row[:4]]!r}. "
+                        + (f"A quoted field that starts on this line runs on to line "
+                           f"{max(reader.line_num, number + 1)}: is its closing quote "
+                           f"missing?"
+                           if spans else "Quote fields that contain the delimiter."),
+                        path=path, line=number,
                     )
                 texts.append(_check_value(row[text_index], path, number, "text", text_column))
                 if label_index is not None:
@@ -329,6 +342,7 @@ def read_table(path, *, text_column="text", label_column="label", format=None,
 
 
 def _check_value(value, path, line, role, column):
+    """A row's text (a string) or label (a string, integer or boolean)."""
     if value is None or (isinstance(value, str) and not value.strip()
                          and role == "label"):
         raise DataError(
@@ -337,25 +351,39 @@ def _check_value(value, path, line, role, column):
         )
     if role == "label" and isinstance(value, float) and value.is_integer():
         value = int(value)
+    if isinstance(value, bool) and role == "label":
+        return "true" if value else "false"  # as JSON spells it
+    allowed = (str,) if role == "text" else (str, int)
+    if not isinstance(value, allowed) or isinstance(value, bool):
+        expected = "a string" if role == "text" else "a string or an integer"
+        raise DataError(
+            f"{where(path, line)}: the {role} column {column!r} holds "
+            f"{type(value).__name__} {json.dumps(value)[:80]}. Expected {expected}.",
+            path=path, line=line,
+        )
     return value if isinstance(value, str) else str(value)
 
 
-def read_conll(path, *, separator="\t", token_column=0, tag_column=-1,
+def read_conll(path, *, separator="\t", token_column=None, tag_column=None,
                encoding="utf-8", errors="strict") -> TaggedSentences:
     """Reads a CoNLL-style file: `token<TAB>tag` per line, blank line between sentences.
 
-    Lines starting with `-DOCSTART-` are skipped.
+    Lines starting with `-DOCSTART-` are skipped. Without `token_column`
+    and `tag_column` every line must have exactly two columns; a file with
+    more (CoNLL-2003's `word POS chunk NER`) needs them named, so a wrong
+    column is never read as the tags. Every line must have as many columns
+    as the first.
 
     Args:
         path: str. The file.
         separator: str. Column separator. Defaults to a tab.
-        token_column: int. Defaults to `0`.
-        tag_column: int. Defaults to `-1` (the last column).
+        token_column: int or None. Defaults to `0` (the first column).
+        tag_column: int or None. Defaults to `-1` (the last column).
         encoding, errors: see `read_file`.
 
     Raises:
-        DataError: a line without the separator (file and line number), or a
-            missing column.
+        DataError: a line without the separator, with another number of
+            columns than expected, or a missing column (file and line).
 
     Example:
 
@@ -365,6 +393,11 @@ def read_conll(path, *, separator="\t", token_column=0, tag_column=-1,
     ```
     """
     text = read_file(path, encoding, errors)
+    named = token_column is not None or tag_column is not None
+    token_column = 0 if token_column is None else token_column
+    tag_column = -1 if tag_column is None else tag_column
+    shown = "tab" if separator == "\t" else repr(separator)
+    columns = None  # of the first line
     tokens, tags, lines = [], [], []
     sentence_tokens, sentence_tags, start = [], [], None
     raw_lines = text.split("\n")
@@ -382,11 +415,25 @@ def read_conll(path, *, separator="\t", token_column=0, tag_column=-1,
         fields = line.split(separator)
         if len(fields) < 2:
             name = "<TAB>" if separator == "\t" else separator
-            shown = "tab" if separator == "\t" else repr(separator)
             raise DataError(
                 f"{where(path, number)}: expected 'token{name}tag' (columns "
                 f"separated by a {shown}), received {line[:80]!r}, which has "
                 f"no {shown}.", path=path, line=number,
+            )
+        if columns is None:
+            columns = (number, len(fields))
+            if len(fields) != 2 and not named:
+                raise DataError(
+                    f"{where(path, number)}: has {len(fields)} {shown}-separated "
+                    f"columns, expected 2 (token, tag). Received: {line[:80]!r}. "
+                    f"Name the columns to use: token_column=..., tag_column=... "
+                    f"(0-based, -1 = last; CLI --token-column N --tag-column N).", path=path, line=number,
+                )
+        elif len(fields) != columns[1]:
+            raise DataError(
+                f"{where(path, number)}: has {len(fields)} {shown}-separated columns, "
+                f"but line {columns[0]} has {columns[1]}. Received: {line[:80]!r}. "
+                f"Expected the same columns on every line.", path=path, line=number,
             )
         try:
             token, tag = fields[token_column], fields[tag_column]
@@ -410,16 +457,25 @@ def read_conll(path, *, separator="\t", token_column=0, tag_column=-1,
     return TaggedSentences(tokens, tags, lines, os.fspath(path))
 
 
-def read_pairs(path, *, separator="\t", source_column=0, target_column=1,
+def read_pairs(path, *, separator="\t", source_column=None, target_column=None,
                encoding="utf-8", errors="strict") -> TextPairs:
     """Reads sentence pairs, one `source<TAB>target` per line (no header).
+
+    Without `source_column` and `target_column` every line must have
+    exactly two columns (a third would otherwise be dropped, or a stray tab
+    inside a sentence move its second half into the target); with them,
+    every line must have as many columns as the first.
 
     Args:
         path: str. The file.
         separator: str. Defaults to a tab.
-        source_column: int. Defaults to `0`.
-        target_column: int. Defaults to `1`.
+        source_column: int or None. Defaults to `0`.
+        target_column: int or None. Defaults to `1`.
         encoding, errors: see `read_file`.
+
+    Raises:
+        DataError: a line with another number of columns than expected, or
+            an empty source or target (file and line).
 
     Example:
 
@@ -429,19 +485,35 @@ def read_pairs(path, *, separator="\t", source_column=0, target_column=1,
     ```
     """
     text = read_file(path, encoding, errors)
-    sources, targets, lines = [], [], []
+    named = source_column is not None or target_column is not None
+    source_column = 0 if source_column is None else source_column
+    target_column = 1 if target_column is None else target_column
+    shown = "tab" if separator == "\t" else repr(separator)
     needed = max(source_column, target_column) + 1
+    columns = None  # of the first line
+    sources, targets, lines = [], [], []
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
             continue
         fields = line.split(separator)
-        if len(fields) < needed:
+        if len(fields) < needed or (not named and len(fields) != 2):
             raise DataError(
-                f"{where(path, number)}: expected at least {needed} "
-                f"{'tab' if separator == chr(9) else repr(separator)}-separated "
-                f"columns (source, target), received {len(fields)}: "
-                f"{line[:80]!r}.", path=path, line=number,
+                f"{where(path, number)}: expected {'at least ' if named else ''}"
+                f"{needed if named else 2} {shown}-separated columns (source, "
+                f"target), received {len(fields)}: {line[:80]!r}."
+                + ("" if named or len(fields) < 2 else
+                   " Name the columns to use: source_column=..., target_column=... "
+                   "(0-based; CLI --source-column N --target-column N)."),
+                path=path, line=number,
+            )
+        if columns is None:
+            columns = (number, len(fields))
+        elif len(fields) != columns[1]:
+            raise DataError(
+                f"{where(path, number)}: has {len(fields)} {shown}-separated columns, "
+                f"but line {columns[0]} has {columns[1]}. Received: {line[:80]!r}. "
+                f"Expected the same columns on every line.", path=path, line=number,
             )
         source, target = fields[source_column].strip(), fields[target_column].strip()
         if not source or not target:

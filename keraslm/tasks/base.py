@@ -133,6 +133,12 @@ class Task:
         """Builds the label vocabulary from a whole training file (before any
         validation split), for tasks with labels."""
 
+    def check_labels(self, examples):
+        """Raises for labels of `examples` (validation, test) that the
+        training labels lack; called before the tokenizer trains. Tasks
+        whose unseen labels are counted as errors instead (tag) keep this
+        no-op."""
+
     def dataset(self, examples, tokenizer, training):
         """A `keraslm.data.TaskData` whose dataset yields `(inputs, labels)`
         batches: `inputs` as the model takes them (see `model_inputs`),

@@ -47,6 +47,11 @@ class ClassificationTask(Task):
         if self.label_vocabulary is None:
             self.label_vocabulary = text.LabelVocabulary.fit(examples.labels)
 
+    def check_labels(self, examples):
+        self.label_vocabulary.encode(
+            examples.labels, source=examples.path,
+            positions=None if examples.lines is None else [f"line {n}" for n in examples.lines])
+
     def dataset(self, examples, tokenizer, training):
         from keraslm import data
 

@@ -18,8 +18,8 @@ from keraslm.tasks.base import IGNORE_INDEX, Task
 
 @dataclasses.dataclass
 class TaggingOptions:
-    token_column: int = 0    # CoNLL column of the word (0 = first)
-    tag_column: int = -1     # CoNLL column of the tag (-1 = last)
+    token_column: int | None = None  # CoNLL column of the word (None: the first of two)
+    tag_column: int | None = None    # CoNLL column of the tag (None: the last of two; -1 = last)
 
 
 class TaggingTask(Task):

@@ -8,7 +8,15 @@ keraslm train --task translate --train bible/train.tsv --valid bible/valid.tsv -
 ```
 """
 
+import dataclasses
+
 from keraslm.tasks.base import Task, token_metrics
+
+
+@dataclasses.dataclass
+class TranslationOptions:
+    source_column: int | None = None  # TSV column of the source (None: the first of two)
+    target_column: int | None = None  # TSV column of the target (None: the second of two)
 
 
 class TranslationTask(Task):
@@ -19,11 +27,13 @@ class TranslationTask(Task):
     head = "seq2seq_lm"
     model_inputs = ("encoder_token_ids", "decoder_token_ids")
     metrics = ("perplexity", "accuracy")
+    Options = TranslationOptions
 
     def read(self, path):
         from keraslm import data
 
-        return data.read_pairs(path)
+        return data.read_pairs(path, source_column=self.options.source_column,
+                               target_column=self.options.target_column)
 
     def split(self, examples):
         from keraslm import data

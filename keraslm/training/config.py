@@ -149,12 +149,42 @@ class TrainConfig:
             raise bad("strategy", f"one of {STRATEGIES}")
         for field in ("train", "valid", "test"):
             path = getattr(self, field)
-            if path and not os.path.isfile(path):
+            if path and os.path.isdir(path):
+                raise ValueError(f"`{field}` is a directory: {path}. Expected a file.")
+            if path and not os.path.lexists(path):
                 raise FileNotFoundError(f"`{field}` file not found: {path}")
         if self.init_from:
             self._check_init_from(task)
-        task(self).check()
+        instance = task(self)
+        self._check_component_options(instance)
+        instance.check()
         return self
+
+    def _check_component_options(self, task):
+        """Every key of `head_options`, `tokenizer_options` and
+        `optimizer_options` is an argument the chosen component takes."""
+        from keraslm import registry
+
+        from keraslm.tasks.base import Task
+
+        head = registry.task_heads.get(task.head)
+        # A task that overrides head_options gives the head its label count.
+        labelled = type(task).head_options is not Task.head_options
+        _check_keys("head_options", self.head_options, head.accepts(),
+                    f"head '{head.name}' (plugin '{head.plugin}')",
+                    supplied=("backbone", *(["num_classes"] if labelled else [])))
+        if not self.init_from:  # the tokenizer comes from the earlier run
+            tokenizer = registry.tokenizers.get(self.tokenizer)
+            trainer = getattr(tokenizer.load(), "train", None)
+            if trainer is not None:
+                _check_keys("tokenizer_options", self.tokenizer_options,
+                            registry._accepted_keywords(trainer),
+                            f"tokenizer '{tokenizer.name}' (its `train`)",
+                            supplied=("texts", "vocabulary_size"))
+        optimizer = registry.optimizers.get(self.optimizer)
+        _check_keys("optimizer_options", self.optimizer_options, optimizer.accepts(),
+                    f"optimizer '{optimizer.name}' (plugin '{optimizer.plugin}')",
+                    supplied=("learning_rate",))
 
     def _check_model_options(self):
         """Every `model_options` key is an option of the builder, and an
@@ -281,3 +311,26 @@ def _tasks_with_option(key):
         except Exception:  # a task that fails to load is reported elsewhere
             continue
     return sorted(owners)
+
+
+def _check_keys(field, options, accepted, component, supplied=()):
+    """A `field` key `accepted` does not hold (or one the trainer sets
+    itself) is a ValueError with the closest name and the accepted ones."""
+    from keraslm._names import suggest
+
+    if accepted is None:
+        return  # the component takes any keyword
+    supplied = set(supplied)
+    known = sorted(set(accepted) - supplied)
+    for key in options:
+        if key in known:
+            continue
+        if key in supplied:
+            raise ValueError(
+                f"`{field}` sets '{key}', which keraslm sets itself for the "
+                f"{component}. Received: {field}={options!r}. Remove '{key}'.")
+        closest = suggest(key, known)
+        hint = f" Did you mean '{closest}'?" if closest else ""
+        raise ValueError(
+            f"Unknown option '{key}' in `{field}` of {component}.{hint} Received: "
+            f"{field}={options!r}. Options: {', '.join(known) or '(none)'}.")

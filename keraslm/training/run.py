@@ -393,10 +393,11 @@ def _train(config, run, resume):
     keras.utils.set_random_seed(config.seed)
     task = get_task(config)
 
+    if resume:
+        task.load_assets(run)  # the labels of the run, to check the files against
     _say(config, f"[data] reading {config.train}")
     train_examples = task.read(config.train)
-    if not resume:
-        task.fit_labels(train_examples)
+    task.fit_labels(train_examples)  # keeps the labels a resumed run loaded
     if config.valid:
         valid_examples = task.read(config.valid)
     else:
@@ -406,6 +407,11 @@ def _train(config, run, resume):
     # The test file is read now, not after training: a bad one is found
     # before any work.
     test_examples = task.read(config.test) if config.test else None
+    # Labels the training file lacks, before the tokenizer trains (a split
+    # of the training file has none).
+    for examples in ((valid_examples,) if config.valid else ()) + (
+            (test_examples,) if config.test else ()):
+        task.check_labels(examples)
     _say(config, f"[data] {task.size(train_examples):,} training and "
                  f"{task.size(valid_examples):,} validation examples"
                  + (f", {task.size(test_examples):,} test examples" if config.test else ""))
@@ -413,8 +419,6 @@ def _train(config, run, resume):
     tokenizer = _load_tokenizer_or_train(config, task, train_examples, run, resume)
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
                  f"{tokenizer.vocabulary_size:,} ids")
-    if resume:
-        task.load_assets(run)
     train_data = task.dataset(train_examples, tokenizer, training=True)
     valid_data = task.dataset(valid_examples, tokenizer, training=False)
     task.save_assets(run)

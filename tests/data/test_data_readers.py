@@ -119,7 +119,7 @@ def test_conll_line_without_tab_names_file_and_line(tmp_path):
 def test_pairs_line_without_tab(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_text("hello\thola\ngoodbye\n")
-    with pytest.raises(data.DataError, match=r"pairs.tsv', line 2: expected at least 2"):
+    with pytest.raises(data.DataError, match=r"pairs.tsv', line 2: expected 2 tab-separated columns"):
         data.read_pairs(path)
 
 

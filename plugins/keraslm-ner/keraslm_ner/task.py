@@ -65,7 +65,8 @@ class EntityTask(TaggingTask):
                 raise data.DataError(
                     f"{where(path, line)}: {error} Received: word "
                     f"{words[error.index]!r}, tag {sentence[error.index]!r} "
-                    f"(tag_column={self.options.tag_column}, scheme={scheme}).",
+                    f"(tag_column={-1 if self.options.tag_column is None else self.options.tag_column}, "
+                    f"scheme={scheme}).",
                     path=path, line=line) from None
         return data.TaggedSentences(examples.tokens, tags, examples.lines, examples.path)
 

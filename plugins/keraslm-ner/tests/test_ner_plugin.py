@@ -120,8 +120,9 @@ def test_iob1_files_are_read_as_iob2(tmp_path):
         rows.append(f"{word}\t{tag}\tNNP" if line else "")
     examples = read(tmp_path, "\n".join(rows), tag_column=1)
     assert examples.tags[0] == ["B-PER", "I-PER", "O", "B-LOC"]
-    with pytest.raises(keraslm.data.DataError, match=r"line 1: 'NNP' is not an entity tag.*"
-                                                    r"tag_column=-1"):
+    # Three columns and none named: refused, not read as tags from the last.
+    with pytest.raises(keraslm.data.DataError, match=r"line 1: has 3 tab-separated columns, "
+                                                    r"expected 2 .* --tag-column N"):
         read(tmp_path, "\n".join(rows))
 
 
