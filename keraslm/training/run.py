@@ -245,8 +245,9 @@ def _restore(model, run, config):
     """Loads the newest intact resume state into `model`; the steps it holds.
 
     A damaged state (a kill inside a write of an earlier version, a disk
-    error) is reported by name and the previous one is tried; training then
-    repeats the steps after the state it loaded.
+    error) is reported by name and the previous one is tried, then
+    `checkpoints/last.keras` (model and optimizer at the last interval's
+    end); training then repeats the steps after the state it loaded.
     """
     states = run.backups()
     damaged = []
@@ -269,10 +270,28 @@ def _restore(model, run, config):
                          f"after it are trained again")
         return step
     if damaged:
+        # Every state is damaged: the last checkpoint holds the model and the
+        # optimizer (its step counter included) of the last interval's end.
+        last = run.file("last_checkpoint")
+        if os.path.exists(last):
+            try:
+                model.load_weights(last)
+                step = int(model.optimizer.iterations.numpy())
+            except Exception as error:  # as above: many kinds for a bad file
+                damaged.append(f"{last} ({type(error).__name__}: {error})")
+            else:
+                _say(config, f"[resume] no intact state in {run.file('backup')}; "
+                             f"restored {last} (step {step}); the steps after it are "
+                             f"trained again"
+                             + (" (with a weight average, from the average)"
+                                if config.ema_momentum else ""))
+                return step
+        else:
+            damaged.append(f"{last} (missing)")
         raise TrainingError(
             f"No intact resume state in {run.file('backup')}: " + "; ".join(damaged)
-            + f". The last checkpoint is {run.file('last_checkpoint')}; start a new run "
-              f"with --init-from or train again.")
+            + ". Start a new run (-o) or, from the finished parts of another run, "
+              "with --init-from.")
     return 0
 
 

@@ -223,8 +223,6 @@ def test_a_damaged_newest_backup_falls_back_to_the_previous_one(corpus, tmp_path
     assert f"restored {previous_path} (step 2)" in out
     assert "continuing at step 3" in out
     assert result.metrics["steps"] == 4
-    # Every backup damaged (one truncated, one garbage): an error naming each
-    # file and what is wrong with it, not a silent restart from step 0.
     (_, _, newest_path), (_, _, previous_path) = run.backups()
     with open(newest_path, "rb") as handle:
         content = handle.read()
@@ -233,12 +231,25 @@ def test_a_damaged_newest_backup_falls_back_to_the_previous_one(corpus, tmp_path
     size = os.path.getsize(previous_path)
     with open(previous_path, "wb") as handle:
         handle.write(b"\0" * size)
+    # Every backup damaged (one truncated, one garbage): the last checkpoint
+    # (model and optimizer, step 4) is restored, each damaged file named.
+    os.remove(os.path.join(run_dir, "metrics.json"))
+    capsys.readouterr()
+    result = keraslm.train(resume=run_dir)
+    out = capsys.readouterr().out
+    assert f"{newest_path} is damaged" in out and f"{previous_path} is damaged" in out
+    assert f"restored {run.file('last_checkpoint')} (step 4)" in out
+    assert result.metrics["steps"] == 4
+    # ... and with that damaged too: an error naming each file and what is
+    # wrong with it, not a silent restart from step 0.
+    with open(run.file("last_checkpoint"), "wb") as handle:
+        handle.write(b"not a zip file")
     with pytest.raises(keraslm.training.TrainingError,
                        match=r"No intact resume state") as refused:
         keraslm.train(resume=run_dir)
     message = str(refused.value)
     assert f"{newest_path} ({len(content) // 3} bytes, {len(content)} recorded)" in message
-    assert f"{previous_path} (" in message
+    assert f"{previous_path} (" in message and f"{run.file('last_checkpoint')} (" in message
 
 
 def test_a_run_that_fails_before_writing_leaves_no_directory(tmp_path):
