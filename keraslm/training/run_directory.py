@@ -190,7 +190,8 @@ class RunDirectory:
     def remove_partial_files(self):
         """Removes temporary files that killed writers left (call with the lock)."""
         removed = []
-        for folder in (self.path, self.file("backup"), self.file("checkpoints")):
+        for folder in (self.path, self.file("backup"), self.file("checkpoints"),
+                       self.file("export")):
             if not os.path.isdir(folder):
                 continue
             for name in os.listdir(folder):
