@@ -1,10 +1,12 @@
 """The plugin manager with real pip-installed plugin distributions."""
 
 import importlib.metadata
+import json
 
 import pytest
 
 import keraslm
+from keraslm import cli
 from keraslm import plugins, registry
 
 from plugin_fixtures import build_and_install, plugins_json, run_keraslm
@@ -90,10 +92,30 @@ def test_misspelled_hook_registered_directly_is_an_error(plugin_manager):
 
 
 def test_duplicate_name_names_both_plugins(site):
-    report = plugins_json(run_keraslm(site, "plugins", "--json", load="kl_duplicate"))
-    [error] = report["errors"]
+    result = run_keraslm(site, "plugins", "--json", load="kl_duplicate")
+    assert result.returncode == 1  # a collision is an error, strict mode or not
+    [error] = json.loads(result.stdout)["errors"]
     assert "'masked_sparse_categorical_crossentropy'" in error
     assert "'keraslm.builtins.losses'" in error and "'kl_duplicate'" in error
+
+
+def test_a_collision_with_a_builtin_is_shown_without_json(plugin_manager, capsys):
+    class Shadow:
+        @keraslm.hookimpl
+        def register_losses(self, register):
+            register("focal", lambda **kw: None)
+
+    plugin_manager.register(Shadow(), name="shadow_losses")
+    try:
+        assert cli.main(["plugins"]) == 1  # not only in strict mode
+        captured = capsys.readouterr()
+        assert captured.err.startswith(
+            "keraslm plugins: error: Loss 'focal' is registered by two plugins: "
+            "'keraslm.builtins.losses' and 'shadow_losses'.")
+        assert "Traceback" not in captured.err
+    finally:
+        plugin_manager.unregister(name="shadow_losses")
+    assert cli.main(["plugins"]) == 0
 
 
 def test_duplicate_name_in_process(plugin_manager):

@@ -2,7 +2,9 @@
 
 The report never raises on a broken registry: duplicate names and plugins
 that failed to load are listed with their errors, so the command works when
-nothing else does.
+nothing else does. A duplicate name is printed first, on stderr, and makes
+the command exit 1; a plugin that failed to load does so in strict mode
+(`KERASLM_STRICT_PLUGINS=1`).
 
 Example:
 
@@ -16,6 +18,7 @@ report = describe_plugins(include_builtins=True)
 
 import dataclasses
 import json
+import sys
 
 from keraslm import plugins, registry
 
@@ -105,11 +108,17 @@ def run(args):
     from keraslm import plugins
 
     report = describe_plugins(include_builtins=args.all)
-    # Broken plugins or name collisions fail the command in strict mode.
-    status = 1 if plugins.strict_mode() and (report["failures"] or report["errors"]) else 0
+    # A name collision makes its whole family unusable (every command that
+    # looks it up fails): an error in any mode. A plugin that failed to load
+    # is skipped, so it fails the command only in strict mode.
+    status = 1 if report["errors"] or (plugins.strict_mode() and report["failures"]) else 0
     if args.json:
         print(json.dumps(report, indent=2))
         return status
+    for error in report["errors"]:
+        print(f"keraslm plugins: error: {error} Until this is fixed, every command "
+              f"that uses these components fails, and they are not listed below.",
+              file=sys.stderr)
     rows = report["plugins"]
     if not rows:
         print("No external plugins installed (use --all to list built-ins).")
@@ -121,6 +130,4 @@ def run(args):
             print(f"  {family}: {', '.join(names)}")
     for failure in report["failures"]:
         print(f"FAILED {failure['name']}: {failure['error']}")
-    for error in report["errors"]:
-        print(f"ERROR {error}")
     return status
