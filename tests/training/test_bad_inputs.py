@@ -108,6 +108,10 @@ CASES = [
     # -- qa --------------------------------------------------------------------
     ("qa-broken-json", "qa", {"train.jsonl": QA_GOOD + "\n{\"question\": \n"},
      ["--train", "{train.jsonl}"], ["train.jsonl:2: not valid JSON"]),
+    ("qa-undecodable", "qa", {"train.jsonl": (QA_GOOD + "\n").encode() + b'{"q\xe9"}\n'},
+     ["--train", "{train.jsonl}"], ["train.jsonl' is not valid UTF-8", "line 2"]),
+    ("qa-empty", "qa", {"train.jsonl": ""}, ["--train", "{train.jsonl}"],
+     ["train.jsonl' is empty (0 bytes)"]),
     ("qa-missing-field", "qa", {"train.jsonl": '{"question": "Who?", "context": "Me."}\n'},
      ["--train", "{train.jsonl}"], ["train.jsonl:1: missing field(s) ['answer']"]),
     # -- run.toml --------------------------------------------------------------

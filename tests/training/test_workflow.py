@@ -376,11 +376,14 @@ def test_pathlib_paths_are_accepted_and_stored_as_strings(tmp_path):
 
 
 def test_optimizer_options_are_checked(corpus, tmp_path):
-    with pytest.raises(ValueError, match=r"The optimizer 'sgd' refused its options.*"
-                                         r"decay_embeddings"):
+    # Checked with the configuration, before any data is read.
+    with pytest.raises(ValueError, match=r"Unknown option 'decay_embeddings' in "
+                                         r"`optimizer_options` of optimizer 'sgd'.*"
+                                         r"Options: .*momentum, .*nesterov"):
         keraslm.train(task="lm", train=corpus["lm_train"], tokenizer="character",
                       optimizer="sgd", optimizer_options={"decay_embeddings": True},
                       steps=1, verbose=False, output_dir=str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="`optimizer_options` must be a dict"):
         keraslm.train(task="lm", train=corpus["lm_train"], optimizer_options="beta_2=0.9",
                       output_dir=str(tmp_path / "other"))

@@ -46,40 +46,41 @@ class QuestionAnsweringTask(Task):
         from keraslm import data
 
         examples = []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise data.DataError(f"{path}:{number}: not valid JSON: {error.msg}")
-                if not isinstance(record, dict):
+        # read_file: a missing, empty or undecodable file is named with the
+        # line and byte of the problem.
+        for number, line in enumerate(data.read_file(path).split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise data.DataError(f"{path}:{number}: not valid JSON: {error.msg}")
+            if not isinstance(record, dict):
+                raise data.DataError(
+                    f"{path}:{number}: expected a JSON object with question, context "
+                    f"and answer. Received: {type(record).__name__}")
+            missing = {"question", "context", "answer"} - set(record)
+            if missing:
+                raise data.DataError(
+                    f"{path}:{number}: missing field(s) {sorted(missing)}; each "
+                    f"line needs question, context and answer. Received keys: "
+                    f"{sorted(record)}")
+            for field in ("question", "context", "answer"):
+                if not isinstance(record[field], str) or not record[field]:
                     raise data.DataError(
-                        f"{path}:{number}: expected a JSON object with question, context "
-                        f"and answer. Received: {type(record).__name__}")
-                missing = {"question", "context", "answer"} - set(record)
-                if missing:
-                    raise data.DataError(
-                        f"{path}:{number}: missing field(s) {sorted(missing)}; each "
-                        f"line needs question, context and answer. Received keys: "
-                        f"{sorted(record)}")
-                for field in ("question", "context", "answer"):
-                    if not isinstance(record[field], str) or not record[field]:
-                        raise data.DataError(
-                            f"{path}:{number}: `{field}` must be a non-empty string. "
-                            f"Received: {record[field]!r}")
-                start = record.get("answer_start")
-                if start is None:
-                    start = record["context"].find(record["answer"])
-                if (not isinstance(start, int) or isinstance(start, bool) or start < 0
-                        or record["context"][start:start + len(record["answer"])]
-                        != record["answer"]):
-                    raise data.DataError(
-                        f"{path}:{number}: the answer {record['answer']!r} is not a "
-                        f"span of the context at answer_start={start!r}.")
-                examples.append((record["question"], record["context"], start,
-                                 record["answer"]))
+                        f"{path}:{number}: `{field}` must be a non-empty string. "
+                        f"Received: {record[field]!r}")
+            start = record.get("answer_start")
+            if start is None:
+                start = record["context"].find(record["answer"])
+            if (not isinstance(start, int) or isinstance(start, bool) or start < 0
+                    or record["context"][start:start + len(record["answer"])]
+                    != record["answer"]):
+                raise data.DataError(
+                    f"{path}:{number}: the answer {record['answer']!r} is not a "
+                    f"span of the context at answer_start={start!r}.")
+            examples.append((record["question"], record["context"], start,
+                             record["answer"]))
         if not examples:
             raise data.DataError(f"{path}: no QA examples found.")
         return examples
