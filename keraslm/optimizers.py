@@ -19,6 +19,67 @@ from keraslm.schedules import (  # noqa: F401
 )
 
 
+class GlobalClipAcrossReplicas:
+    """Mixin: `global_clipnorm` clips the global gradient under `tf.distribute`.
+
+    A Keras optimizer clips inside `apply`, before it sums the gradients of
+    the replicas: each replica's gradient is clipped on its own, and the sum
+    is neither the clipped global gradient nor what one device computes
+    (measured: 0.03 apart after 6 steps with two replicas and
+    `global_clipnorm=0.05`). With this mixin `apply` first all-reduces the
+    gradients (each replica's loss is already scaled by 1/replicas, so the
+    sum is the global gradient), clips that by `global_clipnorm`, and hands
+    each replica its share (1/replicas) to the usual update, whose own clip
+    then has nothing left to do and whose sum gives back the clipped global
+    gradient. With one replica, or without `global_clipnorm`, nothing changes.
+
+    keraslm's `sgd`, `adam` and `adamw` have it; `keraslm.train` refuses
+    `--strategy mirrored` with `global_clipnorm` for an optimizer without it.
+    A plugin optimizer gets it by listing it first among its bases.
+
+    Example:
+
+    ```python
+    @keras.saving.register_keras_serializable(package="my_plugin")
+    class Lion(keraslm.optimizers.GlobalClipAcrossReplicas, keras.optimizers.Lion):
+        pass
+    ```
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        return super().apply(_clip_global_gradient(self, list(grads)),
+                             trainable_variables)
+
+
+def _clip_global_gradient(optimizer, grads):
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    clip = optimizer.global_clipnorm
+    if not clip or context is None or context.num_replicas_in_sync == 1:
+        return grads
+    replicas = context.num_replicas_in_sync
+    present = [i for i, g in enumerate(grads) if g is not None]
+    dense = [tf.convert_to_tensor(grads[i]) for i in present]  # IndexedSlices too
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, dense)
+    clipped, _ = tf.clip_by_global_norm(total, clip)
+    for i, gradient in zip(present, clipped):
+        grads[i] = gradient / replicas
+    return grads
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class SGD(GlobalClipAcrossReplicas, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` whose `global_clipnorm` clips the global
+    gradient under `tf.distribute` (`GlobalClipAcrossReplicas`)."""
+
+
+@keras.saving.register_keras_serializable(package="keraslm")
+class Adam(GlobalClipAcrossReplicas, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` whose `global_clipnorm` clips the global
+    gradient under `tf.distribute` (`GlobalClipAcrossReplicas`)."""
+
+
 def sgd(learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
     """SGD with optional (Nesterov) momentum; `clipnorm`/`global_clipnorm` pass through.
 
@@ -28,8 +89,8 @@ def sgd(learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
     optimizer = keraslm.registry.optimizers.build("sgd", momentum=0.9)
     ```
     """
-    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum,
-                                nesterov=nesterov, **kwargs)
+    return SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
+               **kwargs)
 
 
 def adam(learning_rate=1e-3, **kwargs):
@@ -41,7 +102,7 @@ def adam(learning_rate=1e-3, **kwargs):
     optimizer = keraslm.registry.optimizers.build("adam", global_clipnorm=1.0)
     ```
     """
-    return keras.optimizers.Adam(learning_rate=learning_rate, **kwargs)
+    return Adam(learning_rate=learning_rate, **kwargs)
 
 
 sgd.forwards_kwargs_to = keras.optimizers.SGD  # what `accepts()` checks keys against
@@ -49,7 +110,7 @@ adam.forwards_kwargs_to = keras.optimizers.Adam
 
 
 @keras.saving.register_keras_serializable(package="keraslm")
-class AdamW(keras.optimizers.AdamW):
+class AdamW(GlobalClipAcrossReplicas, keras.optimizers.AdamW):
     """AdamW that never decays biases, normalization scales or embeddings.
 
     Decoupled weight decay (Loshchilov & Hutter) is applied only to variables

@@ -217,6 +217,23 @@ def build_optimizer(config, total_steps):
         ) from error
 
 
+def _check_clipping_across_replicas(config, optimizer):
+    """Several replicas and `global_clipnorm`: the optimizer must clip the
+    global gradient (a plain Keras optimizer clips each replica's own)."""
+    from keraslm.optimizers import GlobalClipAcrossReplicas
+
+    replicas = _strategy(config).num_replicas_in_sync
+    if (config.global_clipnorm and replicas > 1
+            and not isinstance(optimizer, GlobalClipAcrossReplicas)):
+        raise ValueError(
+            f"The optimizer '{config.optimizer}' ({type(optimizer).__name__}) would clip "
+            f"each of the {replicas} replicas' gradients on its own, not the global "
+            f"gradient. Received: global_clipnorm={config.global_clipnorm!r}, "
+            f"strategy={config.strategy!r}. Use sgd, adam or adamw, give the optimizer "
+            f"keraslm.optimizers.GlobalClipAcrossReplicas as its first base, or set "
+            f"global_clipnorm=0.")
+
+
 def _uses_ema(model):
     optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
     return bool(getattr(optimizer, "use_ema", False))
@@ -452,7 +469,9 @@ def _train(config, run, resume):
     loss = build_loss(config, task)
     with _strategy(config).scope():
         model, backbone_layer = _build_model(config, task, tokenizer)
-        model.compile(optimizer=build_optimizer(config, total_steps), loss=loss,
+        optimizer = build_optimizer(config, total_steps)
+        _check_clipping_across_replicas(config, optimizer)
+        model.compile(optimizer=optimizer, loss=loss,
                       jit_compile=xla_mode(config.xla) == "on")
         if resume:
             done = _restore(model, run, config)
