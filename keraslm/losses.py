@@ -163,6 +163,32 @@ def _log_probs(y_true, y_pred, from_logits, ignore_class):
     return log_probs, label_log_prob, valid
 
 
+def _share_of_real_tokens(valid):
+    """`replicas * local / global` real-token count under `tf.distribute`,
+    else 1.
+
+    Keras averages a masked loss over each replica's own real tokens, then
+    scales it by 1/replicas: when replicas hold different numbers of real
+    tokens (padding), the sum over replicas is not the mean over all real
+    tokens of the global batch, and two replicas do not equal one device.
+    Scaling each token's loss by this factor (a constant for the gradient)
+    makes each replica's share `sum(local loss) / global count`, which sums
+    to the global mean.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1.0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 1.0
+    local = tf.reduce_sum(tf.cast(valid, "float32"))
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    share = context.num_replicas_in_sync * local / tf.maximum(total, 1.0)
+    return tf.stop_gradient(tf.cast(share, "float32"))
+
+
+
 @keras.saving.register_keras_serializable(package="keraslm")
 class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     """Sparse cross-entropy averaged over real tokens only.
@@ -220,6 +246,8 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
                 nll = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
         if valid is not None:
             nll = ops.where(valid, nll, ops.zeros_like(nll))
+            if self.reduction == "sum_over_batch_size":
+                nll = nll * _share_of_real_tokens(valid)
             keras.src.backend.set_keras_mask(nll, valid)
         return nll
 
