@@ -41,3 +41,37 @@ def test_macro_f1_skips_ignored_labels_and_absent_classes():
 def test_num_classes_is_checked():
     with pytest.raises(ValueError, match="Received: num_classes=0"):
         keraslm.registry.metrics.build("macro_f1", num_classes=0)
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_classification_metrics_equal_scikit_learn(num_classes):
+    """Random outputs with tied scores and, for 4 classes, one class never in
+    the labels (its AUC is undefined) and one never predicted."""
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+    from keraslm.evaluation import classification_metrics
+
+    rng = np.random.default_rng(num_classes)
+    n = 300
+    true = rng.integers(0, num_classes - (num_classes > 2), n)  # class 3 absent
+    logits = np.round(rng.normal(size=(n, num_classes)) + 1.5 * np.eye(num_classes)[true], 1)
+    if num_classes > 2:
+        logits[:, 2] -= 10  # class 2 is never predicted
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    report = classification_metrics(true, probabilities)
+    predicted = probabilities.argmax(1)
+    for average in ("macro", "micro", "weighted"):
+        expected = precision_recall_fscore_support(true, predicted, average=average,
+                                                   zero_division=0)[:3]
+        assert [report[average][k] for k in ("precision", "recall", "f1")] == \
+            pytest.approx(list(expected))
+    if num_classes == 2:
+        assert report["roc_auc"] == pytest.approx(roc_auc_score(true, probabilities[:, 1]))
+    else:
+        present = sorted(set(true))
+        expected = [roc_auc_score(true == c, probabilities[:, c]) for c in present]
+        assert report["roc_auc"] == pytest.approx(np.mean(expected))
+        assert report["per_class"]["3"]["roc_auc"] is None
+        assert report["per_class"]["2"]["precision"] == 0.0
+    with pytest.raises(ValueError, match=r"shape \[n, num_classes\]"):
+        classification_metrics(true, probabilities[:10])

@@ -20,7 +20,8 @@ class ClassificationTask(Task):
     head = "classification"
     default_loss = "masked_sparse_categorical_crossentropy"
     init_from_tasks = ("mlm", "classify")
-    metrics = ("accuracy", "macro_f1", "confusion_matrix")
+    metrics = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
+               "roc_auc", "confusion_matrix")
 
     def read(self, path):
         from keraslm import data
@@ -68,27 +69,38 @@ class ClassificationTask(Task):
         return {"num_classes": len(self.label_vocabulary), **self.config.head_options}
 
     def evaluate(self, model, examples, tokenizer, loss=None):
-        from keraslm import registry
+        """Loss, accuracy, precision/recall/F1 (macro, micro, weighted and per
+        class), confusion matrix and ROC-AUC (`keraslm.evaluation`)."""
+        import keras
+        import numpy as np
+
+        from keraslm.evaluation import classification_metrics
 
         loss = loss or self.default_loss_object()
         task_data = self.dataset(examples, tokenizer, training=False)
-        num_classes = len(self.label_vocabulary)
-        matrix = registry.metrics.build("confusion_matrix", num_classes=num_classes)
-        f1 = registry.metrics.build("macro_f1", num_classes=num_classes)
         total = count = 0.0
+        truth, probabilities = [], []
         for x, y in task_data.dataset:
             logits = model(x, training=False)
             size = int(y.shape[0])
             total += float(loss(y, logits)) * size
             count += size
-            matrix.update_state(y, logits)
-            f1.update_state(y, logits)
-        confusion = matrix.result().numpy().astype(int)
+            truth.append(np.asarray(y))
+            probabilities.append(np.asarray(keras.ops.softmax(
+                keras.ops.cast(logits, "float32"), axis=-1)))
+        report = classification_metrics(np.concatenate(truth),
+                                        np.concatenate(probabilities),
+                                        labels=self.label_vocabulary.labels)
         return {
             "loss": total / count,
-            "accuracy": float(confusion.trace() / confusion.sum()),
-            "macro_f1": float(f1.result()),
-            "confusion_matrix": confusion.tolist(),
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro"]["f1"],
+            "macro_precision": report["macro"]["precision"],
+            "macro_recall": report["macro"]["recall"],
+            "weighted_f1": report["weighted"]["f1"],
+            "roc_auc": report["roc_auc"],
+            "per_class": report["per_class"],
+            "confusion_matrix": report["confusion_matrix"],
             "labels": self.label_vocabulary.labels,
             "examples": int(count),
         }

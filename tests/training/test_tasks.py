@@ -70,6 +70,36 @@ def test_classification_beats_the_majority_class(corpus, tmp_path):
     true = np.repeat(np.arange(2), matrix.sum(1))
     predicted = np.concatenate([np.repeat(np.arange(2), row) for row in matrix])
     assert test["macro_f1"] == pytest.approx(f1_score(true, predicted, average="macro"))
+    # Every reported metric against scikit-learn on the model's own outputs,
+    # recomputed here from the final model.
+    import keras
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+    from keraslm.training import load_task
+
+    task = load_task(result.run_dir)
+    truth, positive = [], []
+    for x, y in task.dataset(task.read(corpus["reviews_test"]), result.tokenizer,
+                             training=False).dataset:
+        probabilities = keras.ops.softmax(result.model(x, training=False), axis=-1)
+        truth.extend(np.asarray(y).tolist())
+        positive.extend(np.asarray(probabilities)[:, 1].tolist())
+    truth, positive = np.array(truth), np.array(positive)
+    assert test["roc_auc"] == pytest.approx(roc_auc_score(truth, positive), abs=1e-6)
+    assert test["roc_auc"] > 0.6  # it learned to rank, not only to guess
+    predicted = positive > 0.5  # the argmax of two classes
+    p, r, f, _ = precision_recall_fscore_support(truth, predicted, average="macro",
+                                                 zero_division=0)
+    assert (test["macro_precision"], test["macro_recall"], test["macro_f1"]) == \
+        (pytest.approx(p), pytest.approx(r), pytest.approx(f))
+    f = precision_recall_fscore_support(truth, predicted, average="weighted",
+                                        zero_division=0)[2]
+    assert test["weighted_f1"] == pytest.approx(f)
+    p, r, f, support = precision_recall_fscore_support(truth, predicted, zero_division=0)
+    for i, label in enumerate(test["labels"]):
+        row = test["per_class"][label]
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == \
+            (pytest.approx(p[i]), pytest.approx(r[i]), pytest.approx(f[i]), support[i])
 
 
 def test_bigram_bag_matches_tfidf_logistic_regression_on_reviews(tmp_path):

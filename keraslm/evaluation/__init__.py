@@ -1,0 +1,5 @@
+"""`keraslm.evaluation`: task metrics computed from a model's outputs."""
+
+from keraslm.evaluation.classification import binary_roc_auc, classification_metrics
+
+__all__ = ["binary_roc_auc", "classification_metrics"]
