@@ -114,3 +114,41 @@ def test_sampler_draws_follow_their_distribution(sampler, options, expected):
     # 20,000 draws: each frequency is within ~4 standard errors (<= 0.014).
     np.testing.assert_allclose(observed, expected, atol=0.014)
     assert observed[expected == 0].sum() == 0
+
+
+@pytest.mark.parametrize("position_encoding", ["sinusoidal", "learned"])
+def test_translation_equals_argmax_of_full_forward_passes(position_encoding):
+    """The cached encoder-decoder decoding (one encoder pass, one position per
+    step) gives the tokens of re-running the whole model on the growing
+    target at every step; a batch of two sources of different lengths
+    decodes as each source alone."""
+    from keraslm.generation.translate import translate_ids
+
+    keras.utils.set_random_seed(3)
+    model = keraslm.models.seq2seq_transformer(
+        vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=32, dropout=0.0,
+        position_encoding=position_encoding)
+    sources = [[5, 9, 11, 30, 2], [7, 2]]
+    start, stop, steps = 1, 2, 12
+
+    def reference(source):
+        target = [start]
+        for _ in range(steps):
+            logits = model({"encoder_token_ids": np.array([source], "int32"),
+                            "decoder_token_ids": np.array([target], "int32")})
+            last = np.array(logits[0, -1], "float32")
+            last[0] = -np.inf
+            token = int(last.argmax())
+            if token == stop:
+                break
+            target.append(token)
+        return target[1:]
+
+    expected = [reference(source) for source in sources]
+    assert translate_ids(model, sources, steps, start_id=start, stop_id=stop) == expected
+    assert [translate_ids(model, [s], steps, start_id=start, stop_id=stop)[0]
+            for s in sources] == expected
+    assert sum(map(len, expected)) > 0
+    with pytest.raises(ValueError, match="at least one token"):
+        translate_ids(model, [[5], []], steps, start_id=start, stop_id=stop)

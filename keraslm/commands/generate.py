@@ -1,7 +1,8 @@
-"""`keraslm generate RUN_DIR --prompt TEXT`: continue text with a run that decodes.
+"""`keraslm generate RUN_DIR --prompt TEXT`: continue (lm) or translate (translate) text.
 
 ```bash
 keraslm generate runs/lm --prompt "ROMEO:" --sampler top_k --max-new-tokens 200
+keraslm generate runs/mt --prompt "In the beginning God created"   # greedy
 ```
 """
 
@@ -21,7 +22,7 @@ def configure(parser):
 
 
 def run(args):
-    from keraslm import generation, registry
+    from keraslm import registry
     from keraslm.training import RunDirectory, TrainConfig, load_task
 
     run_dir = RunDirectory(args.run_dir)
@@ -33,8 +34,7 @@ def run(args):
                          f"({', '.join(decoding)}). Received a run of task "
                          f"{config.task!r}.")
     model, tokenizer = run_dir.load_model(args.checkpoint), run_dir.load_tokenizer()
-    print(generation.generate(model, tokenizer, args.prompt, args.max_new_tokens,
-                              sampler=args.sampler, temperature=args.temperature,
-                              top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                              **task.generate_options()))
+    print(task.generate(model, tokenizer, args.prompt, args.max_new_tokens,
+                        sampler=args.sampler, temperature=args.temperature,
+                        top_k=args.top_k, top_p=args.top_p, seed=args.seed))
     return 0

@@ -14,6 +14,8 @@ Modules:
 - `loop`: the compiled decoding step and the XLA decoding loop.
 - `samplers`: `SAMPLERS` and how each one draws an id, in NumPy and in
   TensorFlow.
+- `translate`: greedy decoding of encoder-decoder models (`translate`,
+  `translate_ids`), one encoder pass and one position per step.
 
 Example:
 
@@ -27,5 +29,6 @@ text = keraslm.generation.generate(model, tokenizer, "ROMEO:",
 
 from keraslm.generation.api import generate, generate_ids
 from keraslm.generation.samplers import SAMPLERS
+from keraslm.generation.translate import translate, translate_ids
 
-__all__ = ["SAMPLERS", "generate", "generate_ids"]
+__all__ = ["SAMPLERS", "generate", "generate_ids", "translate", "translate_ids"]

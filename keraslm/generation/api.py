@@ -35,6 +35,11 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
     new_ids = keraslm.generation.generate_ids(model, [5, 17, 9], 20)
     ```
     """
+    if hasattr(model, "cross_attention_cache"):
+        raise ValueError(
+            f"{type(model).__name__} is an encoder-decoder model: it translates a "
+            f"source rather than continuing a prompt. Use "
+            f"keraslm.generation.translate(model, tokenizer, sources).")
     if sampler not in SAMPLERS:
         from keraslm.registry import unknown_name_message
 

@@ -69,7 +69,8 @@ class Task:
     - `default_loss`: str. A name in `keraslm.registry.losses` (`--loss auto`).
     - `model_inputs`: tuple of str. The model's input names, in order; one
       name means the model takes a single tensor.
-    - `decodes`: bool. Whether `keraslm generate` applies (it continues text).
+    - `decodes`: bool. Whether `keraslm generate` applies (`generate`: it
+      continues text, or translates it).
     - `init_from_tasks`: tuple of str. Tasks whose runs can be this task's
       starting point (`--init-from`): their backbone and tokenizer are taken
       and this task's head is put on top.
@@ -231,6 +232,14 @@ class Task:
     def generate_options(self):
         """Keyword arguments `keraslm generate` passes to the decoder."""
         return {}
+
+    def generate(self, model, tokenizer, prompt, max_new_tokens, **options):
+        """What `keraslm generate` prints for `prompt` (tasks that decode):
+        by default the prompt continued by `keraslm.generation.generate`."""
+        from keraslm import generation
+
+        return generation.generate(model, tokenizer, prompt, max_new_tokens,
+                                   **options, **self.generate_options())
 
 
 def task_class(name):

@@ -28,6 +28,13 @@ class TranslationTask(Task):
     model_inputs = ("encoder_token_ids", "decoder_token_ids")
     metrics = ("perplexity", "accuracy")
     Options = TranslationOptions
+    decodes = True
+
+    def generate(self, model, tokenizer, prompt, max_new_tokens, **options):
+        """The translation of `prompt` (greedy; sampling options do not apply)."""
+        from keraslm import generation
+
+        return generation.translate(model, tokenizer, [prompt], max_new_tokens)[0]
 
     def read(self, path):
         from keraslm import data

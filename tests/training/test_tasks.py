@@ -194,3 +194,19 @@ def test_translation_learns(corpus, tmp_path):
     # 0.106 against 0.047; after 120 steps at 2e-3 it was 0.059).
     baseline = most_frequent_label_share(result.run_dir, corpus["bible_valid"])
     assert final["accuracy"] > baseline + 0.03, (final["accuracy"], baseline)
+    # It translates: greedy decoding of validation sources, scored with
+    # sacrebleu's chrF against their references and against other sentences'.
+    import sacrebleu
+
+    from keraslm import data, generation
+
+    pairs = data.read_pairs(corpus["bible_valid"])
+    sources, references = pairs.sources[:40], pairs.targets[:40]
+    hypotheses = generation.translate(result.model, result.tokenizer, sources, 40)
+    assert all(isinstance(h, str) and h.strip() for h in hypotheses), hypotheses[:5]
+    own = sacrebleu.corpus_chrf(hypotheses, [references]).score
+    other = sacrebleu.corpus_chrf(hypotheses, [references[1:] + references[:1]]).score
+    # Measured: 10.3 against 9.9 after these 300 steps; too close to assert
+    # an order, so only that decoding depends on the source.
+    print(f"chrF {own:.1f} against the references, {other:.1f} against others'")
+    assert own > 0 and len(set(hypotheses)) > len(hypotheses) // 4, hypotheses[:5]
