@@ -164,7 +164,6 @@ class TrainConfig:
         """Every key of `head_options`, `tokenizer_options` and
         `optimizer_options` is an argument the chosen component takes."""
         from keraslm import registry
-
         from keraslm.tasks.base import Task
 
         head = registry.task_heads.get(task.head)
@@ -189,20 +188,12 @@ class TrainConfig:
     def _check_model_options(self):
         """Every `model_options` key is an option of the builder, and an
         explicit `max_sequence_length` holds `sequence_length` tokens."""
-        from keraslm._names import suggest
         from keraslm.models import option_names
 
         if self.init_from:
             return  # the backbone comes from the earlier run
-        known = option_names(self.model_name)
-        for key in self.model_options:
-            if key not in known:
-                closest = suggest(key, known)
-                hint = f" Did you mean '{closest}'?" if closest else ""
-                raise ValueError(
-                    f"Unknown option '{key}' in `model_options` of model "
-                    f"'{self.model_name}'.{hint} Received: model_options="
-                    f"{self.model_options!r}. Options: {', '.join(known)}.")
+        _check_keys("model_options", self.model_options, option_names(self.model_name),
+                    f"model '{self.model_name}'")
         longest = self.model_options.get("max_sequence_length")
         if (isinstance(longest, int) and self.model_name != "lstm_lm"
                 and longest < self.sequence_length):
