@@ -52,10 +52,9 @@ def run(args) -> int:
                                TimeElapsedColumn)
 
     from keraslm.data.readers import read_examples
-    from keraslm.text.tokenizer import tokenizer_class
+    from keraslm.text.tokenizer import train_tokenizer
 
     console = Console(stderr=True)
-    cls = tokenizer_class(args.type)
     options = {"vocabulary_size": args.vocab_size}
     if args.type == "sentencepiece":
         options["model_type"] = args.model_type
@@ -78,7 +77,7 @@ def run(args) -> int:
             progress.advance(reading)
         training = progress.add_task(
             f"training {args.type} on {len(texts)} texts", total=1)
-        tokenizer = cls.train(texts, **options)
+        tokenizer = train_tokenizer(args.type, texts, progress=console.print, **options)
         progress.advance(training)
         saving = progress.add_task(f"saving to {args.output}", total=1)
         tokenizer.save(args.output)

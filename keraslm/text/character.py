@@ -7,8 +7,7 @@ import tensorflow as tf
 
 from keraslm.text.pretokenize import check_normalization, normalize_strings
 from keraslm.text.tokenizer import (
-    Tokenizer, TokenizerError, check_texts, check_vocabulary, make_lookup_table,
-    most_frequent,
+    Tokenizer, TokenizerError, check_vocabulary, make_lookup_table, most_frequent,
 )
 
 VOCABULARY_FILENAME = "vocabulary.json"
@@ -102,21 +101,28 @@ class CharacterTokenizer(Tokenizer):
 
     @classmethod
     def train(cls, texts, vocabulary_size=None, *, min_frequency=1,
-              lowercase=False, normalization=None):
+              lowercase=False, normalization=None, progress=None):
         """Collects the characters of `texts`, most frequent first.
 
+        One streaming pass, counting in C (`collections.Counter` over each
+        batch's normalized text): only the counts are held.
+
         Args:
-            texts: list of str.
+            texts: an iterable of str (a list, a generator, an open file).
             vocabulary_size: int or None. Total size with special tokens;
                 None (the default) keeps every character.
             min_frequency: int. Defaults to `1`.
+            progress: None, True (print) or a callable taking a line.
         """
-        texts = check_texts(texts)
+        from keraslm.text.streaming import TextStream
+
+        stream = TextStream(texts, progress=progress)
         probe = cls(list(_special()), lowercase=lowercase, normalization=normalization)
         counter = collections.Counter()
-        for text in probe.normalize(texts):
-            counter.update(text)
+        for batch in stream.batches():
+            counter.update("".join(probe.normalize(batch)))
         vocabulary = most_frequent(counter, vocabulary_size, min_frequency)
+        stream.finished(f"collected {len(vocabulary):,} characters")
         return cls(vocabulary, lowercase=lowercase, normalization=normalization)
 
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keraslm.text import special_tokens as st
-from keraslm.text.tokenizer import Tokenizer, TokenizerError, check_texts
+from keraslm.text.tokenizer import Tokenizer, TokenizerError
 
 MODEL_FILENAME = "sentencepiece.model"
 MODEL_TYPES = ("unigram", "bpe")
@@ -113,12 +113,18 @@ class SentencePieceTokenizer(Tokenizer):
     @classmethod
     def train(cls, texts, vocabulary_size=8000, *, model_type="unigram",
               character_coverage=1.0, normalization="nmt_nfkc",
-              max_sentence_length=16384, input_sentence_size=0, seed=0,
-              num_threads=2, **trainer_options):
+              max_sentence_length=16384, input_sentence_size=2_000_000, seed=0,
+              num_threads=2, progress=None, **trainer_options):
         """Trains a SentencePiece model on `texts` and returns the tokenizer.
 
+        The compiled SentencePiece trainer reads `texts` as a stream; of a
+        corpus larger than `input_sentence_size` sentences it keeps a
+        uniform sample of that many (reservoir sampling), so memory stays
+        bounded however large the corpus.
+
         Args:
-            texts: list of str. Each string is one training sentence.
+            texts: an iterable of str (a list, a generator, an open file).
+                Each string is one training sentence.
             vocabulary_size: int. Exact size, special tokens included.
                 Defaults to `8000`.
             model_type: str. `"unigram"` (default) or `"bpe"`.
@@ -128,12 +134,18 @@ class SentencePieceTokenizer(Tokenizer):
                 `"nfkc"`, `"identity"`, ...
             max_sentence_length: int. Longer sentences (in bytes) are skipped
                 by the trainer. Defaults to `16384`.
-            input_sentence_size: int. Sample this many sentences (0 = all).
+            input_sentence_size: int. Learn from a uniform sample of at most
+                this many sentences (0 = all of them, held in memory).
+                Defaults to `2_000_000`.
             seed: int. Seed for the sampling.
+            progress: None, True (print) or a callable taking a line:
+                reports sentences read and the rate every few seconds.
             **trainer_options: any other `SentencePieceTrainer` option.
         """
+        from keraslm.text.streaming import TextStream
+
         spm = _import_sentencepiece()
-        texts = check_texts(texts)
+        stream = TextStream(texts, progress=progress)
         if model_type not in MODEL_TYPES:
             raise TokenizerError(
                 f"Unknown SentencePiece model type. Received: model_type="
@@ -147,7 +159,7 @@ class SentencePieceTokenizer(Tokenizer):
             )
         spm.set_random_generator_seed(seed)
         model = io.BytesIO()
-        sentences = (t for t in texts if t.strip())
+        sentences = (t for t in stream if t.strip())
         try:
             spm.SentencePieceTrainer.train(
                 sentence_iterator=sentences,
@@ -167,6 +179,8 @@ class SentencePieceTokenizer(Tokenizer):
                 minloglevel=2,
                 **trainer_options,
             )
+        except TokenizerError:
+            raise
         except RuntimeError as error:
             raise TokenizerError(
                 f"SentencePiece training failed: {error}. (vocabulary_size="
@@ -174,4 +188,5 @@ class SentencePieceTokenizer(Tokenizer):
                 f"supports is the usual cause: lower it, or pass "
                 f"hard_vocab_limit=False.)"
             ) from error
+        stream.finished(f"learned {vocabulary_size:,} SentencePiece {model_type} pieces")
         return cls(model.getvalue())

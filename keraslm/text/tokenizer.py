@@ -315,15 +315,19 @@ def tokenizer_class(type_name):
     return registry.tokenizers.get(type_name).load()
 
 
-def train_tokenizer(type_name, texts, vocabulary_size=None, **options) -> Tokenizer:
+def train_tokenizer(type_name, texts, vocabulary_size=None, progress=None,
+                    **options) -> Tokenizer:
     """Trains a tokenizer of the registered type `type_name` on `texts`.
 
     Args:
         type_name: str. A name in `keraslm.registry.tokenizers`:
             `"wordpiece"`, `"sentencepiece"`, `"word"`, `"character"`, `"byte"`.
-        texts: list of str. The training corpus.
+        texts: an iterable of str. The training corpus, read once.
         vocabulary_size: int, optional. Target vocabulary size (special
             tokens included); ignored by `"byte"`.
+        progress: None, True (print) or a callable taking a line: progress
+            reports, passed to a `train` that takes `progress` (every
+            built-in trainer does; a plugin's may not).
         **options: passed to the class's `train`.
 
     Example:
@@ -342,6 +346,13 @@ def train_tokenizer(type_name, texts, vocabulary_size=None, **options) -> Tokeni
         )
     if vocabulary_size is not None:
         options["vocabulary_size"] = vocabulary_size
+    if progress not in (None, False):
+        import inspect
+
+        parameters = inspect.signature(cls.train).parameters
+        if "progress" in parameters or any(
+                p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            options["progress"] = progress
     return cls.train(texts, **options)
 
 
@@ -471,13 +482,6 @@ def check_texts(texts, what="texts", error=None) -> list:
                 f"{text!r} at index {i}."
             )
     return texts
-
-
-def batched(texts, batch_size=2048):
-    """A `tf.data.Dataset` of string batches, for tokenizing many texts."""
-    return tf.data.Dataset.from_tensor_slices(
-        tf.constant(texts, dtype=tf.string, shape=[len(texts)])
-    ).batch(batch_size)
 
 
 def ensure_nonempty(pieces, fill_id):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keraslm.text.pretokenize import check_normalization, pretokenize
 from keraslm.text.tokenizer import (
-    VocabularyFileTokenizer, batched, check_texts, check_vocabulary,
+    VocabularyFileTokenizer, check_vocabulary,
     make_lookup_table, most_frequent, read_vocabulary_file,
 )
 
@@ -79,23 +79,31 @@ class WordTokenizer(VocabularyFileTokenizer):
 
     @classmethod
     def train(cls, texts, vocabulary_size=20000, *, min_frequency=1,
-              lowercase=False, normalization=None, split_on_cjk=True):
+              lowercase=False, normalization=None, split_on_cjk=True,
+              progress=None):
         """Keeps the `vocabulary_size - 5` most frequent words of `texts`.
 
+        One streaming pass: words are split by tensorflow-text in batches and
+        counted in C (`collections.Counter`); only the counts are held.
+
         Args:
-            texts: list of str.
+            texts: an iterable of str (a list, a generator, an open file).
             vocabulary_size: int or None. Total size with special tokens;
                 None keeps every word seen `min_frequency` times.
             min_frequency: int. Defaults to `1`.
+            progress: None, True (print) or a callable taking a line.
         """
-        texts = check_texts(texts)
+        from keraslm.text.streaming import TextStream
+
+        stream = TextStream(texts, progress=progress)
         counter = collections.Counter()
         probe = cls(list(_special()), lowercase=lowercase,
                     normalization=normalization, split_on_cjk=split_on_cjk)
-        for batch in batched(texts).map(probe.pretokenize):
-            counter.update(batch.flat_values.numpy().tolist())
+        for batch in stream.batches():
+            counter.update(probe.pretokenize(tf.constant(batch)).flat_values.numpy().tolist())
         counter = collections.Counter({k.decode("utf-8"): v for k, v in counter.items()})
         vocabulary = most_frequent(counter, vocabulary_size, min_frequency)
+        stream.finished(f"kept {len(vocabulary):,} words")
         return cls(vocabulary, lowercase=lowercase, normalization=normalization,
                    split_on_cjk=split_on_cjk)
 

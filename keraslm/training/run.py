@@ -109,6 +109,7 @@ def _load_tokenizer_or_train(config, task, train_examples, run, resume):
             options["lowercase"] = True
         tokenizer = text.train_tokenizer(config.tokenizer, task.texts(train_examples),
                                          vocabulary_size=config.vocabulary_size,
+                                         progress=lambda line: _say(config, line),
                                          **options)
     _save_tokenizer(tokenizer, run.file("tokenizer"))
     return tokenizer
