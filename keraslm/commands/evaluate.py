@@ -39,7 +39,7 @@ def run(args):
     if not path:
         raise ValueError("This run held out part of its training file for "
                          "validation; pass --data FILE to evaluate on a file.")
-    examples = task.read(path)  # before the model loads: a bad file fails at once
+    examples = task.read_files(path)  # before the model loads: a bad file fails at once
     model, tokenizer = run_dir.load_model(args.checkpoint), run_dir.load_tokenizer()
     metrics = task.evaluate(model, examples, tokenizer, build_loss(config, task))
     print(json.dumps(metrics, indent=2, default=str))

@@ -26,7 +26,7 @@ def configure(parser):
 def sample_inputs(config, task, tokenizer):
     """The task's parity-check inputs, cut from the run's validation (or
     training) file."""
-    return task.sample_inputs(task.read(config.valid or config.train), tokenizer)
+    return task.sample_inputs(task.read_files(config.valid or config.train), tokenizer)
 
 
 def run(args):

@@ -23,7 +23,10 @@ their masks, and the losses skip label -100 (for a plain Keras loss, use
 The modules: `batching` (`TaskData`, `tokenize_texts` and the shared
 batching helpers), `causal_lm`, `masked_lm`, `classification`,
 `token_classification`, `seq2seq` (one pipeline family each), `splitting`
-(`train_validation_split`) and `readers`.
+(`train_validation_split`), `readers` (whole files, `.gz` included),
+`sources` (`Corpus`: a file, directory or glob read as a stream) and
+`token_cache` (`TokenCache`: a corpus's ids on disk, memory-mapped, for
+corpora larger than memory).
 
 Example:
 
@@ -53,11 +56,13 @@ from keraslm.data.readers import (
     read_pairs, read_table, read_text,
 )
 from keraslm.data.seq2seq import seq2seq_dataset
+from keraslm.data.sources import Corpus, expand_paths
 from keraslm.data.splitting import train_validation_split
+from keraslm.data.token_cache import TokenCache
 from keraslm.data.token_classification import align_word_labels, token_classification_dataset
 
 __all__ = [
-    "DataError", "IGNORE_INDEX", "TaggedSentences", "TaskData", "TextExamples",
+    "Corpus", "DataError", "TokenCache", "expand_paths", "IGNORE_INDEX", "TaggedSentences", "TaskData", "TextExamples",
     "TextPairs", "TruncationWarning", "align_word_labels", "causal_lm_dataset",
     "classification_dataset", "mask_tokens", "masked_lm_dataset", "read_conll",
     "read_examples", "read_file", "read_pairs", "read_table", "read_text",

@@ -57,7 +57,10 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
       perplexity). Costs `sequence_length / stride` times the compute.
 
     Args:
-        texts: list of str. Documents (lines, blocks, ...).
+        texts: list of str (documents: lines, blocks, ...), or a
+            `keraslm.data.TokenCache` (the ids of a corpus on disk, for
+            corpora larger than memory: windows are read from its memory
+            map; the batches are the same as for the texts it holds).
         tokenizer: a `keraslm.text.Tokenizer`.
         sequence_length: int. Model input length. Defaults to `128`.
         batch_size: int. Defaults to `32`.
@@ -99,10 +102,18 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
         raise ValueError("`random_offsets` (training) and an overlapping `stride` "
                          "(evaluation) do not go together. Received: "
                          f"random_offsets=True, stride={stride}")
-    ids = tokenize_texts(tokenizer, texts)
-    ids = wrap(ids, np.iinfo(np.int32).max,
-                start_id=tokenizer.bos_id if add_bos else None, end_id=tokenizer.eos_id)
-    stream = ids.flat_values.numpy()
+    from keraslm.data.token_cache import TokenCache
+
+    if isinstance(texts, TokenCache):
+        # Ids on disk: windows are gathered from the memory map batch by
+        # batch, in exactly the order the in-memory path gives.
+        stream = texts.ids
+    else:
+        ids = tokenize_texts(tokenizer, texts)
+        ids = wrap(ids, np.iinfo(np.int32).max,
+                   start_id=tokenizer.bos_id if add_bos else None,
+                   end_id=tokenizer.eos_id)
+        stream = ids.flat_values.numpy()
     if len(stream) < 2:
         raise DataError(
             f"Causal LM data holds {len(stream)} token(s) after tokenization. "
@@ -117,6 +128,13 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
         labels = tf.where(already_scored, IGNORE_INDEX, labels)
         return {"token_ids": token_ids}, labels
 
+    if isinstance(texts, TokenCache):
+        dataset, count = _mapped_windows(stream, sequence_length, stride, seed, shuffle,
+                                         random_offsets, batch_size, drop_remainder)
+        dataset = dataset.map(lambda window, first: to_model_inputs(window, first),
+                              num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        return TaskData(dataset, num_examples=count, num_tokens=len(stream),
+                        batch_size=batch_size)
     if random_offsets:
         dataset, count = _rotating_windows(stream, sequence_length, seed, shuffle)
     else:
@@ -173,3 +191,58 @@ def _rotating_windows(stream, sequence_length, seed, shuffle):
             (windows, tf.zeros([count], tf.int32)))
 
     return tf.data.Dataset.range(np.iinfo(np.int64).max).flat_map(one_pass), count
+
+
+def _mapped_windows(ids, sequence_length, stride, seed, shuffle, random_offsets,
+                    batch_size, drop_remainder):
+    """Batches of `(windows, first_scored)` gathered from a 1-D array of ids
+    (a memory map), in the order `_rotating_windows` / the fixed-window path
+    give for the same ids: the element stream holds window numbers (and each
+    pass's offset), and each batch's ids are read from `ids` on the host."""
+    total = len(ids)
+    span = np.arange(sequence_length + 1)
+    if random_offsets:
+        count = math.ceil((total - 1) / sequence_length)
+
+        def one_pass(epoch):
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            offset = tf.random.stateless_uniform([], epoch_seed, maxval=sequence_length,
+                                                 dtype=tf.int32)
+            order = tf.range(count)
+            if shuffle:
+                order = tf.argsort(tf.random.stateless_uniform(
+                    [count], epoch_seed + tf.constant([0, 1 << 32], tf.int64)))
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.cast(order, tf.int64), tf.fill([count], offset)))
+
+        elements = tf.data.Dataset.range(np.iinfo(np.int64).max).flat_map(one_pass)
+        step = sequence_length
+    else:
+        count = 1 + math.ceil(max(0, total - 1 - sequence_length) / stride)
+        elements = tf.data.Dataset.range(count)
+        if shuffle:
+            elements = elements.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        elements = elements.map(lambda index: (index, tf.constant(0, tf.int32)))
+        step = stride
+
+    def gather(index, offset):
+        positions = index[:, None] * step + span[None, :]
+        inside = positions < total
+        # The rotated stream: position j holds ids[(j + offset) % total].
+        source = (positions + offset[:, None].astype(np.int64)) % total
+        windows = np.where(inside, ids[source], st.PAD_ID).astype(np.int32)
+        if random_offsets:
+            first = np.zeros(len(index), np.int32)
+        else:
+            first = np.where(index == 0, 0, sequence_length - stride).astype(np.int32)
+        return windows, first
+
+    def read(index, offset):
+        windows, first = tf.numpy_function(gather, [index, offset], [tf.int32, tf.int32],
+                                           stateful=False)
+        windows.set_shape([None, sequence_length + 1])
+        first.set_shape([None])
+        return windows, first
+
+    dataset = elements.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.map(read, num_parallel_calls=AUTOTUNE), count

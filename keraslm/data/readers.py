@@ -23,6 +23,7 @@ import json
 import os
 
 from keraslm.data.errors import DataError, where
+from keraslm.data.sources import base_extension, read_whole
 from keraslm.registry import suggest
 
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
@@ -92,6 +93,9 @@ class TextPairs:
 def read_file(path, encoding="utf-8", errors="strict") -> str:
     """Reads a whole text file, with a precise error for undecodable bytes.
 
+    A file ending in `.gz` is decompressed first, so every reader takes
+    gzip-compressed files (`train.csv.gz`, `train.conll.gz`).
+
     Args:
         path: str. The file.
         encoding: str. Defaults to `"utf-8"` (a leading BOM is removed).
@@ -111,8 +115,7 @@ def read_file(path, encoding="utf-8", errors="strict") -> str:
     if os.path.isdir(path):
         raise DataError(f"'{path}' is a directory. Expected a text file.", path=path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_whole(path)
     except OSError as error:
         raise DataError(f"File '{path}' cannot be read: {error.strerror or error}. "
                         f"Expected a readable text file.", path=path) from None
@@ -209,7 +212,7 @@ def read_text(path, *, split="line", encoding="utf-8", errors="strict",
 
 def _table_format(path, format):
     if format is None:
-        extension = os.path.splitext(os.fspath(path))[1].lower()
+        extension = base_extension(path)
         format = TABLE_FORMATS.get(extension)
         if format is None:
             raise DataError(
@@ -530,8 +533,7 @@ def read_pairs(path, *, separator="\t", source_column=None, target_column=None,
 def read_examples(path, *, text_column="text", label_column=None, split="line",
                   encoding="utf-8", errors="strict"):
     """Texts from any supported file: `.txt` by line/block, tables by column."""
-    extension = os.path.splitext(os.fspath(path))[1].lower()
-    if extension in TABLE_FORMATS:
+    if base_extension(path) in TABLE_FORMATS:
         return read_table(path, text_column=text_column, label_column=label_column,
                           encoding=encoding, errors=errors).texts
     return read_text(path, split=split, encoding=encoding, errors=errors)

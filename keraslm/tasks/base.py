@@ -118,6 +118,20 @@ class Task:
         """Reads one file into this task's examples."""
         raise NotImplementedError
 
+    def read_files(self, spec):
+        """The examples of a file, a directory or a glob (`--train`).
+
+        Each file is read by `read` (`.gz` decompressed); several files'
+        examples are joined in sorted file order. Tasks that can train from
+        a stream (`lm`) return a `keraslm.data.Corpus` instead.
+        """
+        from keraslm.data.sources import expand_paths
+
+        files = expand_paths(spec)
+        if len(files) == 1:
+            return self.read(files[0])
+        return concatenate([self.read(path) for path in files], spec)
+
     def split(self, examples):
         """Deterministic `(train, validation)` split of one file's examples."""
         raise NotImplementedError
@@ -129,6 +143,13 @@ class Task:
     def size(self, examples) -> int:
         """Examples in `examples` (for the progress lines)."""
         return len(self.texts(examples))
+
+    def prepare_training_data(self, examples, tokenizer, cache_directory, progress=None):
+        """The training examples as `dataset` takes them, once the tokenizer
+        is known: the identity, except for tasks that tokenize a streamed
+        corpus to disk first (`lm` writes a `keraslm.data.TokenCache` under
+        `cache_directory`)."""
+        return examples
 
     def fit_labels(self, examples):
         """Builds the label vocabulary from a whole training file (before any
@@ -215,7 +236,10 @@ class Task:
         arrays when the model takes several inputs)."""
         import numpy as np
 
-        ids = [i for text in self.texts(examples)[:2000] for i in tokenizer.encode(text)]
+        import itertools
+
+        ids = [i for text in itertools.islice(self.texts(examples), 2000)
+               for i in tokenizer.encode(text)]
         batches, offset = [], 0
         for batch, length in shapes:
             needed = batch * length
@@ -240,6 +264,32 @@ class Task:
 
         return generation.generate(model, tokenizer, prompt, max_new_tokens,
                                    **options, **self.generate_options())
+
+
+def concatenate(parts, spec):
+    """The examples of several files as one: lists are joined; dataclasses
+    (`TextExamples`, `TaggedSentences`, ...) have their list fields joined
+    and `path` set to `spec`."""
+    import dataclasses
+
+    first = parts[0]
+    if isinstance(first, list):
+        return [example for part in parts for example in part]
+    if dataclasses.is_dataclass(first):
+        values = {}
+        for field in dataclasses.fields(first):
+            value = getattr(first, field.name)
+            if field.name == "path":
+                values[field.name] = str(spec)
+            elif isinstance(value, list):
+                values[field.name] = [x for part in parts for x in getattr(part, field.name)]
+            elif value is None:
+                values[field.name] = None
+            else:
+                values[field.name] = value
+        return type(first)(**values)
+    raise TypeError(f"Cannot join the examples of several files: "
+                    f"{type(first).__name__}. Override Task.read_files.")
 
 
 def task_class(name):

@@ -38,19 +38,41 @@ class TextTask(Task):
             raise ValueError(f"`split` must be 'line' or 'block'. "
                              f"Received: split={self.options.split!r}")
 
+    #: Whether `read_files` may return a streamed `Corpus` (lm) rather than a list.
+    streams = False
+
     def read(self, path):
         from keraslm import data
+        from keraslm.data.sources import base_extension
 
-        if self.options.split == "line" and not str(path).endswith(TABLE_EXTENSIONS):
+        if self.options.split == "line" and base_extension(path) not in TABLE_EXTENSIONS:
             # Empty lines are text too: each is one end-of-line to predict, so
             # bits per character covers every character of the file.
             return data.read_text(path, split="line", keep_empty=True)
         return data.read_examples(path, text_column=self.config.text_column,
                                   split=self.options.split)
 
+    def read_files(self, spec):
+        """A file as a list of texts; a directory, glob or `.gz` file as a
+        `keraslm.data.Corpus` streamed from disk when the task trains from a
+        stream (`lm`), else joined into a list."""
+        from keraslm import data
+        from keraslm.data.sources import TEXT_EXTENSIONS, base_extension, is_multi_file
+
+        if not is_multi_file(spec):
+            return self.read(spec)
+        files = data.expand_paths(spec)
+        plain = all(base_extension(path) in TEXT_EXTENSIONS for path in files)
+        corpus = data.Corpus(spec, split=self.options.split,
+                             text_column=self.config.text_column,
+                             keep_empty=self.options.split == "line" and plain)
+        return corpus if self.streams else list(corpus)
+
     def split(self, examples):
         from keraslm import data
 
+        if isinstance(examples, data.Corpus):
+            return examples.split(self.config.validation_fraction, self.config.seed)
         return data.train_validation_split(
             examples, validation_fraction=self.config.validation_fraction,
             seed=self.config.seed, group_duplicates=False)
@@ -68,6 +90,7 @@ class LanguageModelTask(TextTask):
     decodes = True
     init_from_tasks = ("lm",)
     metrics = ("perplexity", "accuracy", "bits_per_character")
+    streams = True
 
     def check(self):
         super().check()
@@ -77,9 +100,19 @@ class LanguageModelTask(TextTask):
                              f"{self.config.sequence_length}] or None. "
                              f"Received: eval_stride={stride!r}")
 
+    def prepare_training_data(self, examples, tokenizer, cache_directory, progress=None):
+        from keraslm import data
+
+        if not isinstance(examples, data.Corpus):
+            return examples
+        return data.TokenCache.build(examples, tokenizer, cache_directory,
+                                     progress=progress)
+
     def dataset(self, examples, tokenizer, training, stride=None):
         from keraslm import data
 
+        if isinstance(examples, data.Corpus):  # evaluation data: small enough to hold
+            examples = list(examples)
         return self._model_inputs(data.causal_lm_dataset(
             examples, tokenizer, sequence_length=self.config.sequence_length,
             batch_size=self.config.batch_size, shuffle=training,
@@ -98,7 +131,7 @@ class LanguageModelTask(TextTask):
             "tokens", loss)
         # Each text is followed by an end-of-text token, the newline it
         # stands for: that character is counted too.
-        characters = sum(len(t) + 1 for t in examples)
+        characters = sum(len(t) + 1 for t in examples)  # one pass, also over a Corpus
         total_nll = metrics["cross_entropy"] * metrics["tokens"]
         metrics["bits_per_character"] = total_nll / characters / math.log(2)
         metrics["characters"] = characters

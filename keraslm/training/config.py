@@ -18,7 +18,7 @@ from keraslm.tasks.base import task_class
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
-PATH_FIELDS = ("train", "valid", "test", "output_dir", "init_from")
+PATH_FIELDS = ("train", "valid", "test", "output_dir", "init_from", "token_cache")
 DICT_FIELDS = ("model_options", "head_options", "tokenizer_options",
                "optimizer_options", "task_options")
 # Options that were TrainConfig fields before tasks owned them: an old run's
@@ -61,7 +61,7 @@ RANGES = {
 @dataclasses.dataclass
 class TrainConfig:
     task: str = "lm"                    # a name in keraslm.registry.tasks: lm | mlm | classify | tag | translate | plugins' (qa, ner, ...)
-    train: str = ""                     # training data file
+    train: str = ""                     # training data: a file, a directory or a glob ('shards/*.txt.gz'); .gz files are decompressed
     valid: str | None = None            # validation file; None: split `train`
     test: str | None = None             # optional test file, evaluated at the end
     format: str | None = None           # txt | csv | tsv | jsonl | conll; None: from the extension
@@ -97,6 +97,7 @@ class TrainConfig:
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
     output_dir: str = ""                # the run directory; "" makes runs/<task>-<time>
     init_from: str | None = None        # a run directory whose backbone and tokenizer start this run
+    token_cache: str | None = None      # lm on a directory/glob/.gz corpus: where its token ids are cached (a shared directory reuses them across runs); None: RUN_DIR/token_cache
     task_options: dict = dataclasses.field(default_factory=dict)  # the task's own options (keraslm train --help lists them per task)
     verbose: bool = True                # progress lines on stdout
 
@@ -147,12 +148,14 @@ class TrainConfig:
                 "Use 'mirrored' for the devices of one machine.")
         if self.strategy not in STRATEGIES:
             raise bad("strategy", f"one of {STRATEGIES}")
+        from keraslm.data.sources import expand_paths, is_multi_file
+
         for field in ("train", "valid", "test"):
             path = getattr(self, field)
-            if path and os.path.isdir(path):
-                raise ValueError(f"`{field}` is a directory: {path}. Expected a file.")
-            if path and not os.path.lexists(path):
+            if path and not is_multi_file(path) and not os.path.lexists(path):
                 raise FileNotFoundError(f"`{field}` file not found: {path}")
+            if path and is_multi_file(path):
+                expand_paths(path)  # a glob or directory with no usable file
         if self.init_from:
             self._check_init_from(task)
         instance = task(self)

@@ -433,17 +433,17 @@ def _train(config, run, resume):
     if resume:
         task.load_assets(run)  # the labels of the run, to check the files against
     _say(config, f"[data] reading {config.train}")
-    train_examples = task.read(config.train)
+    train_examples = task.read_files(config.train)
     task.fit_labels(train_examples)  # keeps the labels a resumed run loaded
     if config.valid:
-        valid_examples = task.read(config.valid)
+        valid_examples = task.read_files(config.valid)
     else:
         train_examples, valid_examples = task.split(train_examples)
         _say(config, f"[data] no --valid: held out {config.validation_fraction:.0%} "
                      f"of {config.train} (seed {config.seed})")
     # The test file is read now, not after training: a bad one is found
     # before any work.
-    test_examples = task.read(config.test) if config.test else None
+    test_examples = task.read_files(config.test) if config.test else None
     # Labels the training file lacks, before the tokenizer trains (a split
     # of the training file has none).
     for examples in ((valid_examples,) if config.valid else ()) + (
@@ -456,6 +456,9 @@ def _train(config, run, resume):
     tokenizer = _load_tokenizer_or_train(config, task, train_examples, run, resume)
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
                  f"{tokenizer.vocabulary_size:,} ids")
+    train_examples = task.prepare_training_data(
+        train_examples, tokenizer, config.token_cache or run.file("token_cache"),
+        progress=lambda line: _say(config, line))
     train_data = task.dataset(train_examples, tokenizer, training=True)
     valid_data = task.dataset(valid_examples, tokenizer, training=False)
     task.save_assets(run)

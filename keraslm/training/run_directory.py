@@ -87,6 +87,7 @@ class RunDirectory:
         "metrics": "metrics.json",
         "training_curve": "training_curve.png",
         "export": "export",
+        "token_cache": "token_cache",
     }
 
     def __init__(self, path):
