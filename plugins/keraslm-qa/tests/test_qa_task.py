@@ -40,13 +40,15 @@ def bible_qa(tmp_path_factory):
 def test_qa_task_learns_to_find_answers(bible_qa, tmp_path):
     result = run_task_test(
         QuestionAnsweringTask, train=bible_qa["train"], valid=bible_qa["valid"],
-        output_dir=tmp_path / "run", steps=200, min_loss_drop=1.0,
+        output_dir=tmp_path / "run", steps=300, min_loss_drop=1.0, learning_rate=5e-3,
         model_options={"num_layers": 2, "num_heads": 2, "hidden_dim": 64,
                        "intermediate_dim": 128},
-        vocabulary_size=3000, sequence_length=96, batch_size=32, max_answer_length=8)
+        vocabulary_size=3000, sequence_length=64, batch_size=32, max_answer_length=8)
     final = result.metrics["final"]
-    # Chance F1 for a 2-word answer among ~30 context words is about 0.05.
-    assert final["f1"] > 0.15, final
+    # Chance F1 for a 2-word answer among ~30 context words is about 0.05;
+    # this setting reached 0.56 (at 1e-3 and 200 steps it sat at 0.12-0.16,
+    # on either WordPiece learner, too close to any threshold).
+    assert final["f1"] > 0.3, final
     assert final["exact_match"] <= final["f1"]
 
     task = QuestionAnsweringTask(result.config)
