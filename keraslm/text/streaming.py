@@ -20,6 +20,7 @@ stream.texts, stream.characters      # what went by
 ```
 """
 
+import re
 import time
 
 import tensorflow as tf
@@ -139,14 +140,19 @@ class TextStream:
             yield batch
 
 
-def pretokenized(stream, pretokenize, alphabet=None):
+_WORD_START = re.compile(r"(?:^| )[^ ]")
+
+
+def pretokenized(stream, pretokenize, alphabet=None, inside=None):
     """Each text of `stream` as its words joined by single spaces.
 
     `pretokenize` maps a 1-D string tensor to ragged words (the tokenizer's
     own rule, so the trainer sees exactly the words the encoder will split).
     Words never hold an ASCII space, so a trainer splitting on `" "` gets
     them back. If `alphabet` (a set) is given, every character of every
-    word is added to it.
+    word is added to it; if `inside` (a set) is given, every character seen
+    after the first of a word (where a `##` continuation is needed: never
+    for a CJK character, which is a word of its own).
     """
     for batch in stream.batches():
         words = pretokenize(tf.constant(batch))
@@ -155,9 +161,12 @@ def pretokenized(stream, pretokenize, alphabet=None):
             line = line.decode("utf-8", errors="replace")
             if alphabet is not None:
                 alphabet.update(line)
+            if inside is not None:
+                inside.update(_WORD_START.sub(" ", line))
             yield line
-    if alphabet is not None:
-        alphabet.discard(" ")
+    for characters in (alphabet, inside):
+        if characters is not None:
+            characters.discard(" ")
 
 
 def _si(value):

@@ -126,9 +126,11 @@ class WordPieceTokenizer(VocabularyFileTokenizer):
         keras-hub's `compute_word_piece_vocabulary` (pure Python) takes
         minutes or hours over (57.6 s against 2.0 s on the 4.4 MB of
         Shakespeare's plays). The keraslm special tokens are ids 0-4. Every
-        character of the corpus is in the vocabulary (alone and as a `##`
-        continuation), so only characters never seen in training give
-        `[UNK]`; the size is exactly `vocabulary_size` (the latest merges
+        character of the corpus is in the vocabulary alone, and as a `##`
+        continuation if it was seen inside a word (so a Chinese corpus,
+        whose characters are words of their own, spends no room on
+        continuations no word needs); only characters never seen in
+        training give `[UNK]`; the size is exactly `vocabulary_size` (the latest merges
         make room for those characters) unless the characters alone need
         more, or the corpus has fewer pieces to learn.
 
@@ -176,13 +178,13 @@ class WordPieceTokenizer(VocabularyFileTokenizer):
             # sorted order), it no longer numbers them in hash-map order,
             # which breaks ties between equally frequent merges differently
             # from run to run (huggingface/tokenizers#1794).
-            alphabet = set()
+            alphabet, inside = set(), set()
             path = os.path.join(scratch, "words.txt")
             with open(path, "w", encoding="utf-8") as f:
-                for line in pretokenized(stream, words, alphabet):
+                for line in pretokenized(stream, words, alphabet, inside):
                     f.write(line)
                     f.write("\n")
-            continuations = [suffix_indicator + char for char in sorted(alphabet)]
+            continuations = [suffix_indicator + char for char in sorted(inside)]
             learner = tokenizers.Tokenizer(tokenizers.models.WordPiece(
                 unk_token=st.UNK, continuing_subword_prefix=suffix_indicator))
             # Words hold no ASCII whitespace; the learner's lines keep their "\n".
@@ -196,7 +198,7 @@ class WordPieceTokenizer(VocabularyFileTokenizer):
             learner.train([path], trainer)
         learned = sorted(learner.get_vocab().items(), key=lambda item: item[1])
         vocabulary = _fit_alphabet([token for token, _ in learned], alphabet,
-                                   suffix_indicator, vocabulary_size)
+                                   inside, suffix_indicator, vocabulary_size)
         stream.finished(f"learned {len(vocabulary):,} WordPiece tokens")
         return cls(vocabulary, lowercase=lowercase, strip_accents=strip_accents,
                    normalization=normalization, split_on_cjk=split_on_cjk,
@@ -204,15 +206,14 @@ class WordPieceTokenizer(VocabularyFileTokenizer):
                    max_bytes_per_word=max_bytes_per_word)
 
 
-def _fit_alphabet(learned, alphabet, suffix_indicator, vocabulary_size):
+def _fit_alphabet(learned, alphabet, inside, suffix_indicator, vocabulary_size):
     """`learned` (special tokens first, then by merge order) with every
-    character of `alphabet` alone and as a continuation, trimmed of its latest
-    merges to `vocabulary_size` (never below the special tokens and the
-    characters)."""
+    character of `alphabet` alone and every one of `inside` as a
+    continuation, trimmed of its latest merges to `vocabulary_size` (never
+    below the special tokens and the characters)."""
     learned = list(collections.OrderedDict.fromkeys(learned))
-    characters = set()
-    for char in alphabet:
-        characters.update((char, suffix_indicator + char))
+    characters = set(alphabet)
+    characters.update(suffix_indicator + char for char in inside)
     present = set(learned)
     missing = [token for token in sorted(characters) if token not in present]
     excess = len(learned) + len(missing) - vocabulary_size

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -253,8 +254,30 @@ def test_wordpiece_keeps_every_character_at_the_exact_size():
     assert tokenizer.vocabulary_size == 60
     vocabulary = set(tokenizer.get_vocabulary())
     for char in set("".join(lines)) - {" "}:
-        assert char in vocabulary and "##" + char in vocabulary
+        assert char in vocabulary
+    # Continuations for the characters seen inside a word (qu'il is the
+    # words qu ' il), none for those that never are.
+    words = re.findall(r"\w+|[^\w\s]", " ".join(lines))
+    inside = {char for word in words for char in word[1:]}
+    assert {token[2:] for token in vocabulary
+            if token.startswith("##") and len(token) == 3} == inside
+    assert not {"##ξ", "##猫", "##'", "##i"} & vocabulary
     assert tokenizer.unknown_rate(lines) == 0.0
+
+
+def test_wordpiece_spends_no_room_on_continuations_chinese_never_needs(data_dir):
+    """Chinese characters are words of their own (split_on_cjk): a Tang
+    poem vocabulary holds each character once, not also as `##`, and still
+    encodes the test poems without [UNK] for characters it saw."""
+    with open(data_dir / "tang_poems" / "train.txt", encoding="utf-8") as f:
+        poems = [line for _, line in zip(range(4000), f)]
+    tokenizer = text.WordPieceTokenizer.train(poems, vocabulary_size=6000)
+    vocabulary = tokenizer.get_vocabulary()
+    characters = set("".join(poems)) - {" ", "\n"}
+    assert characters <= set(vocabulary)
+    assert not [token for token in vocabulary
+                if token.startswith("##") and "\u4e00" <= token[2:3] <= "\u9fff"]
+    assert tokenizer.unknown_rate(poems) == 0.0
 
 
 def test_trainers_refuse_non_strings_with_their_index():
