@@ -58,11 +58,11 @@ from keraslm.data.readers import (
 from keraslm.data.seq2seq import seq2seq_dataset
 from keraslm.data.sources import Corpus, expand_paths
 from keraslm.data.splitting import train_validation_split
-from keraslm.data.token_cache import TokenCache
+from keraslm.data.token_cache import TokenCache, cached_tokenizer
 from keraslm.data.token_classification import align_word_labels, token_classification_dataset
 
 __all__ = [
-    "Corpus", "DataError", "TokenCache", "expand_paths", "IGNORE_INDEX", "TaggedSentences", "TaskData", "TextExamples",
+    "Corpus", "DataError", "TokenCache", "cached_tokenizer", "expand_paths", "IGNORE_INDEX", "TaggedSentences", "TaskData", "TextExamples",
     "TextPairs", "TruncationWarning", "align_word_labels", "causal_lm_dataset",
     "classification_dataset", "mask_tokens", "masked_lm_dataset", "read_conll",
     "read_examples", "read_file", "read_pairs", "read_table", "read_text",

@@ -150,6 +150,56 @@ class TokenCache:
         return cls(path, manifest, True, seconds)
 
 
+def cached_tokenizer(corpus, directory, settings, train, progress=None):
+    """The tokenizer `train()` learns from `corpus`, kept under
+    `directory/tokenizers/` and loaded from there the next time the same
+    files (path, size, mtime) are trained on with the same `settings`.
+
+    A repeated run given the same `--token-cache` thus skips tokenizer
+    training as well as tokenization and starts at its first step.
+
+    Args:
+        corpus: a `keraslm.data.Corpus` (anything with `fingerprint()`).
+        directory: str. The cache root (as for `TokenCache.build`).
+        settings: JSON-serializable dict: everything that decides the
+            vocabulary (type, size, options).
+        train: callable taking no argument, returning the trained tokenizer.
+        progress: None or a callable taking one line of text.
+
+    Returns:
+        `keraslm.text.Tokenizer`.
+    """
+    from keraslm.text import load_tokenizer
+
+    say = progress or (lambda line: None)
+    key = {"format": FORMAT_VERSION, "settings": settings,
+           "options": getattr(corpus, "cache_options", None),
+           "files": _fingerprint(corpus)}
+    key_hash = hashlib.sha256(json.dumps(key, sort_keys=True, default=str)
+                              .encode()).hexdigest()[:16]
+    path = os.path.join(os.fspath(directory), "tokenizers", key_hash)
+    if os.path.isdir(path):
+        try:
+            tokenizer = load_tokenizer(path)
+        except Exception as error:  # damaged: train again
+            say(f"[cache] {path} could not be loaded ({error}); training again")
+        else:
+            say(f"[cache] reusing the tokenizer in {path}")
+            return tokenizer
+    tokenizer = train()
+    partial = f"{path}.{os.getpid()}.partial"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tokenizer.save(partial)
+    try:
+        os.replace(partial, path)
+    except OSError:  # another run saved it meanwhile
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+    say(f"[cache] kept the tokenizer in {path}")
+    return tokenizer
+
+
 def _iterate(corpus):
     return iter(corpus)
 

@@ -97,7 +97,7 @@ class TrainConfig:
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
     output_dir: str = ""                # the run directory; "" makes runs/<task>-<time>
     init_from: str | None = None        # a run directory whose backbone and tokenizer start this run
-    token_cache: str | None = None      # lm on a directory/glob/.gz corpus: where its token ids are cached (a shared directory reuses them across runs); None: RUN_DIR/token_cache
+    token_cache: str | None = None      # lm on a directory/glob/.gz corpus: where its token ids and trained tokenizer are cached (a shared directory reuses them across runs); None: RUN_DIR/token_cache
     task_options: dict = dataclasses.field(default_factory=dict)  # the task's own options (keraslm train --help lists them per task)
     verbose: bool = True                # progress lines on stdout
 

@@ -97,7 +97,7 @@ def load_run(run_dir, checkpoint="final"):
 
 
 def _load_tokenizer_or_train(config, task, train_examples, run, resume):
-    from keraslm import text
+    from keraslm import data, text
 
     if resume:
         return run.load_tokenizer()
@@ -107,10 +107,22 @@ def _load_tokenizer_or_train(config, task, train_examples, run, resume):
         options = dict(config.tokenizer_options)
         if config.lowercase:
             options["lowercase"] = True
-        tokenizer = text.train_tokenizer(config.tokenizer, task.texts(train_examples),
-                                         vocabulary_size=config.vocabulary_size,
-                                         progress=lambda line: _say(config, line),
-                                         **options)
+
+        def learn():
+            return text.train_tokenizer(config.tokenizer, task.texts(train_examples),
+                                        vocabulary_size=config.vocabulary_size,
+                                        progress=lambda line: _say(config, line),
+                                        **options)
+
+        if config.token_cache and isinstance(train_examples, data.Corpus):
+            # A shared cache: a repeated run on the same files reuses it.
+            tokenizer = data.cached_tokenizer(
+                train_examples, config.token_cache,
+                {"type": config.tokenizer, "vocabulary_size": config.vocabulary_size,
+                 "options": options, "task": config.task},
+                learn, progress=lambda line: _say(config, line))
+        else:
+            tokenizer = learn()
     _save_tokenizer(tokenizer, run.file("tokenizer"))
     return tokenizer
 

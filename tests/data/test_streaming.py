@@ -150,16 +150,28 @@ def test_token_cache_is_reused_and_rebuilt_when_a_file_changes(data_dir, tmp_pat
 
 def test_a_repeated_run_with_a_shared_cache_starts_from_it(data_dir, tmp_path, capsys):
     pattern = _write_shards(data_dir / "shakespeare" / "valid.txt", tmp_path / "shards")
-    arguments = ["train", "--task", "lm", "--train", pattern, "--tokenizer", "character",
+    arguments = ["train", "--task", "lm", "--train", pattern, "--tokenizer", "wordpiece",
+                 "--vocabulary-size", "500",
                  "--steps", "2", "--checkpoint-every", "2", "--sequence-length", "32",
                  "--batch-size", "4", "--token-cache", str(tmp_path / "cache")]
     assert keraslm.cli.main(arguments + ["-o", str(tmp_path / "a")]) == 0
-    assert "[cache] wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[cache] wrote" in out and "[cache] kept the tokenizer" in out
+    assert "learned 500 WordPiece tokens" in out
     assert keraslm.cli.main(arguments + ["-o", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
+    # Neither the tokenizer nor the ids are made again.
+    assert "[cache] reusing the tokenizer" in out and "learned" not in out
     assert "[cache] reusing" in out and "[cache] wrote" not in out
     config = json.loads((tmp_path / "b" / "config.json").read_text())["config"]
     assert config["token_cache"] == str(tmp_path / "cache")
+    first, second = (text.load_tokenizer(tmp_path / run / "tokenizer") for run in "ab")
+    assert first.get_vocabulary() == second.get_vocabulary()
+    # Another vocabulary size is another tokenizer.
+    other = [("600" if value == "500" else value) for value in arguments]
+    assert keraslm.cli.main(other + ["-o", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "learned 600 WordPiece tokens" in out and "[cache] wrote" in out
 
 
 PEAK_RSS_SCRIPT = textwrap.dedent("""
