@@ -28,7 +28,7 @@ from keraslm.text import special_tokens as st
 def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
                       shuffle=True, seed=0, add_bos=False, cache=True,
                       drop_remainder=False, random_offsets=False,
-                      stride=None) -> TaskData:
+                      stride=None, shard=None) -> TaskData:
     """Packed next-token prediction windows.
 
     Every text is tokenized and followed by `[SEP]` (eos); all ids are
@@ -75,6 +75,11 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
             above). Defaults to `False`.
         stride: int or None. Distance between window starts, in
             `[1, sequence_length]`; None is `sequence_length` (no overlap).
+        shard: `(num_shards, index)` or None. Keep only every
+            `num_shards`-th window of each pass, from window `index` on (one
+            worker's share: the workers' windows are disjoint and together
+            are the whole pass). From a token cache only those windows' ids
+            are read. `steps_per_epoch` is that of the share.
 
     Returns:
         `TaskData`; batches are `({"token_ids": ...}, labels)`, both of
@@ -102,6 +107,7 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
         raise ValueError("`random_offsets` (training) and an overlapping `stride` "
                          "(evaluation) do not go together. Received: "
                          f"random_offsets=True, stride={stride}")
+    num_shards, shard_index = check_shard(shard)
     from keraslm.data.token_cache import TokenCache
 
     if isinstance(texts, TokenCache):
@@ -130,7 +136,9 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
 
     if isinstance(texts, TokenCache):
         dataset, count = _mapped_windows(stream, sequence_length, stride, seed, shuffle,
-                                         random_offsets, batch_size, drop_remainder)
+                                         random_offsets, batch_size, drop_remainder,
+                                         (num_shards, shard_index))
+        count = _share(count, num_shards, shard_index)
         dataset = dataset.map(lambda window, first: to_model_inputs(window, first),
                               num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
         return TaskData(dataset, num_examples=count, num_tokens=len(stream),
@@ -145,6 +153,9 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
             dataset = dataset.cache()
         if shuffle:
             dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard_index)
+        count = _share(count, num_shards, shard_index)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(to_model_inputs, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
     return TaskData(dataset, num_examples=count, num_tokens=len(stream),
@@ -193,8 +204,34 @@ def _rotating_windows(stream, sequence_length, seed, shuffle):
     return tf.data.Dataset.range(np.iinfo(np.int64).max).flat_map(one_pass), count
 
 
+def check_shard(shard):
+    """`(num_shards, index)` from `shard` (None: one shard), checked."""
+    if shard is None:
+        return 1, 0
+    try:
+        num_shards, index = shard
+    except (TypeError, ValueError):
+        num_shards = index = None
+    if not (isinstance(num_shards, (int, np.integer)) and isinstance(index, (int, np.integer))
+            and not isinstance(num_shards, bool) and not isinstance(index, bool)
+            and num_shards >= 1 and 0 <= index < num_shards):
+        raise ValueError(f"`shard` must be `(num_shards, index)` with num_shards >= 1 and "
+                         f"0 <= index < num_shards, or None. Received: shard={shard!r}")
+    return int(num_shards), int(index)
+
+
+def _share(count, num_shards, index):
+    """How many of `count` windows, taken every `num_shards`-th from `index`."""
+    share = max(0, -(-(count - index) // num_shards))
+    if share == 0:
+        raise DataError(f"Shard {index} of {num_shards} gets no window: the data holds "
+                        f"only {count} window(s). Expected at least one per shard; use "
+                        f"fewer workers or more data.")
+    return share
+
+
 def _mapped_windows(ids, sequence_length, stride, seed, shuffle, random_offsets,
-                    batch_size, drop_remainder):
+                    batch_size, drop_remainder, shard=(1, 0)):
     """Batches of `(windows, first_scored)` gathered from a 1-D array of ids
     (a memory map), in the order `_rotating_windows` / the fixed-window path
     give for the same ids: the element stream holds window numbers (and each
@@ -244,5 +281,7 @@ def _mapped_windows(ids, sequence_length, stride, seed, shuffle, random_offsets,
         first.set_shape([None])
         return windows, first
 
+    if shard[0] > 1:
+        elements = elements.shard(*shard)  # before any id is read
     dataset = elements.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.map(read, num_parallel_calls=AUTOTUNE), count

@@ -269,15 +269,21 @@ class Corpus:
                             encoding=encoding, errors=errors)
         self._length = None
         self._held_out = None  # (fraction, seed): texts left for validation
+        self._record_shard = None  # (num_shards, index): this worker's texts
+        self.shard_mode = None  # "files" or "records" once sharded
 
     def __iter__(self):
-        count = 0
+        count = kept = 0
+        num_shards, shard_index = self._record_shard or (1, 0)
         for index, text in enumerate(self._all()):
             if self._held_out is not None and _is_held_out(index, *self._held_out):
                 continue
             count += 1
+            if (count - 1) % num_shards != shard_index:
+                continue
+            kept += 1
             yield text
-        self._length = count
+        self._length = kept
 
     def _all(self):
         for path in self.files:
@@ -292,6 +298,9 @@ class Corpus:
         Raises:
             DataError: a side would be empty.
         """
+        if self.shard_mode is not None:
+            raise ValueError(f"{self!r} is a shard ({self.shard_mode}); split the whole "
+                             f"corpus first, then shard its training part.")
         if not 0.0 < validation_fraction < 1.0:
             raise ValueError(f"`validation_fraction` must be in (0, 1). Received: "
                              f"validation_fraction={validation_fraction}.")
@@ -312,6 +321,41 @@ class Corpus:
         train._length = total - len(valid)
         return train, valid
 
+    def shard(self, num_shards, index):
+        """This worker's share of the corpus, for `num_shards` workers
+        reading disjoint data: whole files (every `num_shards`-th, from
+        file `index`) when there are at least as many files as workers, as
+        tf.data's FILE auto-sharding does, else every `num_shards`-th text
+        (records). `shard_mode` says which. Texts held out by `split` stay
+        out of every shard.
+
+        Raises:
+            ValueError: `num_shards`/`index` out of range.
+
+        Example:
+
+        ```python
+        mine = Corpus("shards/*.txt.gz").shard(num_workers, worker_index)
+        ```
+        """
+        from keraslm.data.causal_lm import check_shard
+
+        num_shards, index = check_shard((num_shards, index))
+        if self._record_shard is not None or self.shard_mode is not None:
+            raise ValueError(f"{self!r} is already a shard ({self.shard_mode}); shard "
+                             f"the whole corpus once.")
+        part = Corpus.__new__(Corpus)
+        part.__dict__.update(self.__dict__)
+        part._length = None
+        if len(self.files) >= num_shards:
+            part.files = self.files[index::num_shards]
+            part.shard_mode = "files"
+        else:
+            part._record_shard = (num_shards, index)
+            part.shard_mode = "records"
+        part.shard_of = (num_shards, index)
+        return part
+
     def __len__(self):
         if self._length is None:
             self._length = sum(1 for _ in self)
@@ -324,7 +368,8 @@ class Corpus:
     def cache_options(self) -> dict:
         """What, besides the files, decides the texts (for a cache key)."""
         return {**self.options,
-                "held_out": list(self._held_out) if self._held_out else None}
+                "held_out": list(self._held_out) if self._held_out else None,
+                "records": list(self._record_shard) if self._record_shard else None}
 
     def fingerprint(self) -> list:
         """`[path, size, mtime_ns]` of each file: what a cache checks."""

@@ -116,6 +116,71 @@ def test_glob_of_gzipped_shards_trains_the_same_model_as_the_file(data_dir, tmp_
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_workers_read_disjoint_shares_that_make_up_the_corpus(data_dir, tmp_path):
+    """Enough files: each worker gets whole files (tf.data FILE sharding);
+    fewer files than workers: every n-th text (records). Either way the
+    shares are disjoint and together are the corpus, held-out texts left out."""
+    pattern = _write_shards(data_dir / "shakespeare" / "valid.txt", tmp_path / "shards",
+                            parts=4)
+    corpus = data.Corpus(pattern, keep_empty=True)
+    everything = list(corpus)
+    for workers, mode in ((2, "files"), (4, "files"), (3, "files"), (5, "records"),
+                          (6, "records")):
+        shares = [corpus.shard(workers, index) for index in range(workers)]
+        assert {share.shard_mode for share in shares} == {mode}
+        texts = [list(share) for share in shares]
+        if mode == "files":
+            assert sorted(f for share in shares for f in share.files) == corpus.files
+            assert [t for index in range(workers) for t in texts[index]] != [] and sorted(
+                t for part in texts for t in part) == sorted(everything)
+        else:
+            # Text k goes to worker k % workers.
+            for index in range(workers):
+                assert texts[index] == everything[index::workers]
+        assert sum(len(share) for share in shares) == len(everything)
+    train, _ = corpus.split(0.1, seed=3)
+    kept = list(train)
+    shares = [list(train.shard(5, index)) for index in range(5)]
+    assert [text for index in range(5) for text in shares[index]] != []
+    assert sorted(t for part in shares for t in part) == sorted(kept)
+    with pytest.raises(ValueError, match=r"split the whole corpus first"):
+        train.shard(2, 0).split(0.1)
+    with pytest.raises(ValueError, match=r"shard=\(2, 2\)"):
+        corpus.shard(2, 2)
+
+
+@pytest.mark.parametrize("random_offsets", [False, True])
+def test_sharded_windows_are_the_workers_shares_of_one_pass(data_dir, tmp_path,
+                                                            random_offsets):
+    """Worker i of n gets windows i, i+n, ... of the unsharded stream (same
+    order, same ids), from the token cache as from memory."""
+    pattern = _write_shards(data_dir / "shakespeare" / "valid.txt", tmp_path / "shards")
+    corpus = data.Corpus(pattern, keep_empty=True)
+    tokenizer = text.CharacterTokenizer.train(corpus)
+    cache = data.TokenCache.build(corpus, tokenizer, tmp_path / "cache")
+    options = dict(sequence_length=32, batch_size=1, shuffle=True, seed=5,
+                   random_offsets=random_offsets)
+    take = 90
+
+    def windows(source, **extra):
+        lm = data.causal_lm_dataset(source, tokenizer, **options, **extra)
+        batches = lm.dataset.take(take)
+        return lm, [x["token_ids"].numpy()[0] for x, _ in batches]
+
+    whole, expected = windows(list(corpus))
+    for workers in (2, 3):
+        for index in range(workers):
+            for source in (cache, list(corpus)):
+                lm, got = windows(source, shard=(workers, index))
+                want = expected[index::workers]
+                assert lm.num_examples == -(-(whole.num_examples - index) // workers)
+                np.testing.assert_array_equal(np.stack(got[:len(want)]), np.stack(want))
+    with pytest.raises(ValueError, match=r"shard=\(2, -1\)"):
+        data.causal_lm_dataset(cache, tokenizer, shard=(2, -1))
+    with pytest.raises(data.DataError, match=r"Shard 3 of 4 gets no window"):
+        data.causal_lm_dataset(["ab"], tokenizer, sequence_length=32, shard=(4, 3))
+
+
 def test_token_cache_is_reused_and_rebuilt_when_a_file_changes(data_dir, tmp_path):
     pattern = _write_shards(data_dir / "shakespeare" / "valid.txt", tmp_path / "shards")
     corpus = data.Corpus(pattern, keep_empty=True)
