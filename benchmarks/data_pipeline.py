@@ -163,6 +163,9 @@ while time.perf_counter() - start < args["seconds"]:
     inputs = inputs["token_ids"] if isinstance(inputs, dict) else inputs
     tokens += int(tf.size(inputs))
 seconds = time.perf_counter() - start
+# A live iterator whose threads call numpy_function can hang the
+# interpreter's exit (the threads wait for the GIL): close it first.
+del iterator
 done(tokens_per_second=tokens / seconds, batch_size=config.batch_size,
      sequence_length=config.sequence_length)
 """,

@@ -20,7 +20,6 @@ stream.texts, stream.characters      # what went by
 ```
 """
 
-import re
 import time
 
 import tensorflow as tf
@@ -140,10 +139,7 @@ class TextStream:
             yield batch
 
 
-_WORD_START = re.compile(r"(?:^| )[^ ]")
-
-
-def pretokenized(stream, pretokenize, alphabet=None, inside=None):
+def pretokenized(stream, pretokenize, alphabet=None, inside=None, workers=2):
     """Each text of `stream` as its words joined by single spaces.
 
     `pretokenize` maps a 1-D string tensor to ragged words (the tokenizer's
@@ -153,20 +149,50 @@ def pretokenized(stream, pretokenize, alphabet=None, inside=None):
     word is added to it; if `inside` (a set) is given, every character seen
     after the first of a word (where a `##` continuation is needed: never
     for a CJK character, which is a word of its own).
+
+    Batches are split (and their characters collected) by TensorFlow ops in
+    `workers` threads, a few batches ahead of the caller, in order; the
+    stream itself is read in the calling thread (its errors are raised
+    there).
     """
-    for batch in stream.batches():
-        words = pretokenize(tf.constant(batch))
-        joined = tf.strings.reduce_join(words, axis=-1, separator=" ").numpy()
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
+    want_characters = alphabet is not None or inside is not None
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def split(batch):
+        words = pretokenize(batch)
+        joined = tf.strings.reduce_join(words, axis=-1, separator=" ")
+        if not want_characters:
+            return joined, tf.zeros([0], tf.int32), tf.zeros([0], tf.int32)
+        chars = tf.strings.unicode_decode(words.flat_values, "UTF-8",
+                                          errors="replace")
+        every, _ = tf.unique(chars.flat_values)
+        later, _ = tf.unique(chars[:, 1:].flat_values)
+        return joined, every, later
+
+    def run(batch):
+        joined, every, later = split(tf.constant(batch))
+        return joined.numpy(), every.numpy(), later.numpy()
+
+    def lines(result):
+        joined, every, later = result
+        if alphabet is not None:
+            alphabet.update(map(chr, every.tolist()))
+        if inside is not None:
+            inside.update(map(chr, later.tolist()))
         for line in joined:
-            line = line.decode("utf-8", errors="replace")
-            if alphabet is not None:
-                alphabet.update(line)
-            if inside is not None:
-                inside.update(_WORD_START.sub(" ", line))
-            yield line
-    for characters in (alphabet, inside):
-        if characters is not None:
-            characters.discard(" ")
+            yield line.decode("utf-8", errors="replace")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = collections.deque()
+        for batch in stream.batches():
+            pending.append(pool.submit(run, batch))
+            if len(pending) > 2 * workers:
+                yield from lines(pending.popleft().result())
+        while pending:
+            yield from lines(pending.popleft().result())
 
 
 def _si(value):
