@@ -356,6 +356,11 @@ class Corpus:
         part.shard_of = (num_shards, index)
         return part
 
+    @property
+    def known_length(self):
+        """The number of texts if a pass has counted them, else None."""
+        return self._length
+
     def __len__(self):
         if self._length is None:
             self._length = sum(1 for _ in self)

@@ -96,6 +96,16 @@ def load_run(run_dir, checkpoint="final"):
     return config, task, run.load_model(checkpoint), run.load_tokenizer()
 
 
+def _describe_size(task, examples):
+    """`"1,234"`, or for a streamed corpus not read yet (counting it would
+    be a pass of its own) `"the texts of N file(s), read as a stream,"`."""
+    from keraslm import data
+
+    if isinstance(examples, data.Corpus) and examples.known_length is None:
+        return f"the texts of {len(examples.files):,} file(s), read as a stream,"
+    return f"{task.size(examples):,}"
+
+
 def _load_tokenizer_or_train(config, task, train_examples, run, resume):
     from keraslm import data, text
 
@@ -461,9 +471,10 @@ def _train(config, run, resume):
     for examples in ((valid_examples,) if config.valid else ()) + (
             (test_examples,) if config.test else ()):
         task.check_labels(examples)
-    _say(config, f"[data] {task.size(train_examples):,} training and "
-                 f"{task.size(valid_examples):,} validation examples"
-                 + (f", {task.size(test_examples):,} test examples" if config.test else ""))
+    _say(config, f"[data] {_describe_size(task, train_examples)} training and "
+                 f"{_describe_size(task, valid_examples)} validation examples"
+                 + (f", {_describe_size(task, test_examples)} test examples"
+                    if config.test else ""))
 
     tokenizer = _load_tokenizer_or_train(config, task, train_examples, run, resume)
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
