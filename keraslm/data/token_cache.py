@@ -23,10 +23,13 @@ lm = data.causal_lm_dataset(cache, tokenizer, sequence_length=128, random_offset
 ```
 """
 
+import collections
 import hashlib
 import json
 import os
 import time
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
@@ -79,7 +82,7 @@ class TokenCache:
 
     @classmethod
     def build(cls, corpus, tokenizer, directory, *, add_bos=False, progress=None,
-              batch_texts=4096):
+              batch_texts=4096, workers=2):
         """Opens the cache for `corpus` + `tokenizer` under `directory`,
         tokenizing the corpus first if there is none or it is out of date.
 
@@ -92,6 +95,7 @@ class TokenCache:
             add_bos: bool. Start each text with `[CLS]` (bos).
             progress: None or a callable taking one line of text.
             batch_texts: int. Texts tokenized at once (bounds memory).
+            workers: int. Threads tokenizing batches. Defaults to `2`.
 
         Returns:
             `TokenCache`.
@@ -112,26 +116,36 @@ class TokenCache:
         os.makedirs(path, exist_ok=True)
         dtype = "uint16" if tokenizer.vocabulary_size <= np.iinfo(np.uint16).max + 1 else "int32"
         partial = os.path.join(path, f".{IDS}.{os.getpid()}.partial")
-        num_tokens = num_texts = num_characters = 0
+        counts = [0, 0, 0]  # tokens, texts, characters written
         last_report = time.perf_counter()
-        with open(partial, "wb") as f:
-            batch = []
-            for text in _iterate(corpus):
-                batch.append(text)
-                if len(batch) >= batch_texts:
-                    num_tokens += _write_batch(f, batch, tokenizer, add_bos, dtype)
-                    num_texts += len(batch)
-                    num_characters += sum(map(len, batch))
-                    batch = []
-                    if time.perf_counter() - last_report >= 5.0:
-                        last_report = time.perf_counter()
-                        rate = num_characters / (last_report - started)
-                        say(f"[cache] tokenized {num_texts:,} texts, {num_tokens:,} "
-                            f"tokens ({rate / 1e6:.1f}M characters/s)")
-            if batch:
-                num_tokens += _write_batch(f, batch, tokenizer, add_bos, dtype)
-                num_texts += len(batch)
-                num_characters += sum(map(len, batch))
+        with open(partial, "wb") as f, ThreadPoolExecutor(max_workers=workers) as pool:
+            # Batches are tokenized on `workers` threads (TensorFlow ops
+            # release the GIL), a few ahead, and written in order.
+            pending = collections.deque()
+
+            def write_oldest():
+                ids, texts, characters = pending.popleft()
+                flat = ids.result()
+                flat.tofile(f)
+                counts[0] += len(flat)
+                counts[1] += texts
+                counts[2] += characters
+
+            tokenize = _tokenizing_function(tokenizer, add_bos, dtype)
+            for batch in _batches(corpus, batch_texts):
+                pending.append((pool.submit(tokenize, batch),
+                                len(batch), sum(map(len, batch))))
+                if len(pending) <= 2 * workers:
+                    continue
+                write_oldest()
+                if time.perf_counter() - last_report >= 5.0:
+                    last_report = time.perf_counter()
+                    rate = counts[2] / (last_report - started)
+                    say(f"[cache] tokenized {counts[1]:,} texts, {counts[0]:,} "
+                        f"tokens ({rate / 1e6:.1f}M characters/s)")
+            while pending:
+                write_oldest()
+        num_tokens, num_texts, num_characters = counts
         if num_tokens < 2:
             os.remove(partial)
             raise DataError(f"Causal LM data holds {num_tokens} token(s) after "
@@ -227,12 +241,31 @@ def _read_manifest(path):
     return manifest
 
 
-def _write_batch(f, batch, tokenizer, add_bos, dtype):
+def _batches(corpus, size):
+    batch = []
+    for text in _iterate(corpus):
+        batch.append(text)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _tokenizing_function(tokenizer, add_bos, dtype):
+    """A compiled `batch of texts -> flat ids` (one graph per build: no
+    per-op Python dispatch, so the worker threads run in parallel)."""
     from keraslm.data.batching import wrap
 
-    # As the in-memory pipeline does: each text, then [SEP].
-    ids = wrap(tokenizer.tokenize(tf.constant(batch)), np.iinfo(np.int32).max,
-               start_id=tokenizer.bos_id if add_bos else None, end_id=tokenizer.eos_id)
-    flat = ids.flat_values.numpy().astype(dtype)
-    flat.tofile(f)
-    return len(flat)
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def flat_ids(batch):
+        # As the in-memory pipeline does: each text, then [SEP].
+        ids = wrap(tokenizer.tokenize(batch), np.iinfo(np.int32).max,
+                   start_id=tokenizer.bos_id if add_bos else None,
+                   end_id=tokenizer.eos_id)
+        return ids.flat_values
+
+    def tokenize(batch):
+        return flat_ids(tf.constant(batch)).numpy().astype(dtype)
+
+    return tokenize
