@@ -232,11 +232,26 @@ def test_a_repeated_run_with_a_shared_cache_starts_from_it(data_dir, tmp_path, c
     assert config["token_cache"] == str(tmp_path / "cache")
     first, second = (text.load_tokenizer(tmp_path / run / "tokenizer") for run in "ab")
     assert first.get_vocabulary() == second.get_vocabulary()
-    # Another vocabulary size is another tokenizer.
-    other = [("600" if value == "500" else value) for value in arguments]
-    assert keraslm.cli.main(other + ["-o", str(tmp_path / "c")]) == 0
-    out = capsys.readouterr().out
-    assert "learned 600 WordPiece tokens" in out and "[cache] wrote" in out
+    # Other settings are another tokenizer; a changed file trains again.
+    corpus = data.Corpus(pattern, keep_empty=True)
+    trained = []
+
+    def learn(size):
+        trained.append(size)
+        return text.WordPieceTokenizer.train(corpus, vocabulary_size=size)
+
+    settings = {"type": "wordpiece", "vocabulary_size": 300}
+    first = data.cached_tokenizer(corpus, tmp_path / "own", settings, lambda: learn(300))
+    again = data.cached_tokenizer(corpus, tmp_path / "own", settings, lambda: learn(300))
+    assert trained == [300] and again.get_vocabulary() == first.get_vocabulary()
+    data.cached_tokenizer(corpus, tmp_path / "own", {**settings, "vocabulary_size": 301},
+                          lambda: learn(301))
+    assert trained == [300, 301]
+    path = corpus.files[0]
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    data.cached_tokenizer(data.Corpus(pattern, keep_empty=True), tmp_path / "own",
+                          settings, lambda: learn(300))
+    assert trained == [300, 301, 300]
 
 
 PEAK_RSS_SCRIPT = textwrap.dedent("""
