@@ -114,6 +114,7 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
         # Ids on disk: windows are gathered from the memory map batch by
         # batch, in exactly the order the in-memory path gives.
         stream = texts.ids
+        read_windows = texts.read_windows
     else:
         ids = tokenize_texts(tokenizer, texts)
         ids = wrap(ids, np.iinfo(np.int32).max,
@@ -135,8 +136,9 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
         return {"token_ids": token_ids}, labels
 
     if isinstance(texts, TokenCache):
-        dataset, count = _mapped_windows(stream, sequence_length, stride, seed, shuffle,
-                                         random_offsets, batch_size, drop_remainder,
+        dataset, count = _mapped_windows(read_windows, len(stream), sequence_length,
+                                         stride, seed, shuffle, random_offsets,
+                                         batch_size, drop_remainder,
                                          (num_shards, shard_index))
         count = _share(count, num_shards, shard_index)
         dataset = dataset.map(lambda window, first: to_model_inputs(window, first),
@@ -230,13 +232,13 @@ def _share(count, num_shards, index):
     return share
 
 
-def _mapped_windows(ids, sequence_length, stride, seed, shuffle, random_offsets,
-                    batch_size, drop_remainder, shard=(1, 0)):
-    """Batches of `(windows, first_scored)` gathered from a 1-D array of ids
-    (a memory map), in the order `_rotating_windows` / the fixed-window path
-    give for the same ids: the element stream holds window numbers (and each
-    pass's offset), and each batch's ids are read from `ids` on the host."""
-    total = len(ids)
+def _mapped_windows(read_windows, total, sequence_length, stride, seed, shuffle,
+                    random_offsets, batch_size, drop_remainder, shard=(1, 0)):
+    """Batches of `(windows, first_scored)` read from `total` ids on disk
+    (`read_windows(starts, length)`: `TokenCache.read_windows`), in the
+    order `_rotating_windows` / the fixed-window path give for the same
+    ids: the element stream holds window numbers (and each pass's offset),
+    and each batch's ids are read on the host."""
     span = np.arange(sequence_length + 1)
     if random_offsets:
         count = math.ceil((total - 1) / sequence_length)
@@ -266,8 +268,9 @@ def _mapped_windows(ids, sequence_length, stride, seed, shuffle, random_offsets,
         positions = index[:, None] * step + span[None, :]
         inside = positions < total
         # The rotated stream: position j holds ids[(j + offset) % total].
-        source = (positions + offset[:, None].astype(np.int64)) % total
-        windows = np.where(inside, ids[source], st.PAD_ID).astype(np.int32)
+        starts = index * step + offset.astype(np.int64)
+        windows = np.where(inside, read_windows(starts, sequence_length + 1),
+                           st.PAD_ID).astype(np.int32)
         if random_offsets:
             first = np.zeros(len(index), np.int32)
         else:

@@ -24,6 +24,7 @@ lm = data.causal_lm_dataset(cache, tokenizer, sequence_length=128, random_offset
 """
 
 import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -79,6 +80,42 @@ class TokenCache:
 
     def __len__(self):
         return self.num_texts
+
+    def read_windows(self, starts, length):
+        """`ids[(start + j) % num_tokens]` for `j < length`, one row per
+        start (a window may wrap past the end to the beginning).
+
+        Read with `os.pread`, not through the memory map: the pages stay in
+        the kernel's file cache instead of the process's resident memory,
+        which would otherwise grow towards the file's size as random
+        windows touch every page.
+        """
+        total = len(self.ids)
+        starts = np.asarray(starts, np.int64) % total
+        if length > total:  # a corpus shorter than a window
+            return np.asarray(self.ids)[(starts[:, None] + np.arange(length)) % total]
+        dtype = self.ids.dtype
+        size = dtype.itemsize
+        out = np.empty((len(starts), length), dtype)
+        fd = self._descriptor()
+        for row, start in enumerate(starts.tolist()):
+            first = min(length, total - start)
+            out[row, :first] = np.frombuffer(os.pread(fd, first * size, start * size), dtype)
+            if first < length:
+                out[row, first:] = np.frombuffer(
+                    os.pread(fd, (length - first) * size, 0), dtype)
+        return out
+
+    def _descriptor(self):
+        if getattr(self, "_fd", None) is None:
+            self._fd = os.open(os.path.join(self.directory, IDS), os.O_RDONLY)
+        return self._fd
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     @classmethod
     def build(cls, corpus, tokenizer, directory, *, add_bos=False, progress=None,

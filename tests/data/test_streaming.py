@@ -213,6 +213,31 @@ def test_token_cache_is_reused_and_rebuilt_when_a_file_changes(data_dir, tmp_pat
                                  tmp_path / "cache").rebuilt
 
 
+def test_cache_reads_windows_that_wrap_past_the_end(tmp_path):
+    """`read_windows` (os.pread, not the memory map) gives ids[(s + j) % n],
+    windows that wrap past the last id and windows longer than the corpus
+    included, and a whole pass of moving windows from the cache equals the
+    in-memory pass."""
+    lines = [f"line {i} " + "abcdefghij"[: i % 10] for i in range(300)]
+    tokenizer = text.CharacterTokenizer.train(lines)
+    cache = data.TokenCache.build(lines, tokenizer, tmp_path / "cache")
+    ids = np.asarray(cache.ids)
+    total = len(ids)
+    rng = np.random.default_rng(0)
+    starts = np.concatenate([rng.integers(0, total, 50), [0, total - 1, total - 5]])
+    for length in (1, 33, total, total + 7):
+        expected = ids[(starts[:, None] + np.arange(length)) % total]
+        np.testing.assert_array_equal(cache.read_windows(starts, length), expected)
+    options = dict(sequence_length=16, batch_size=7, shuffle=True, seed=2,
+                   random_offsets=True)
+    passes = 2 * -(-total // (16 * 7))
+    from_cache = data.causal_lm_dataset(cache, tokenizer, **options).dataset
+    in_memory = data.causal_lm_dataset(lines, tokenizer, **options).dataset
+    for (a, la), (b, lb) in zip(from_cache.take(passes), in_memory.take(passes)):
+        np.testing.assert_array_equal(a["token_ids"], b["token_ids"])
+        np.testing.assert_array_equal(la, lb)
+
+
 def test_a_repeated_run_with_a_shared_cache_starts_from_it(data_dir, tmp_path, capsys):
     pattern = _write_shards(data_dir / "shakespeare" / "valid.txt", tmp_path / "shards")
     arguments = ["train", "--task", "lm", "--train", pattern, "--tokenizer", "wordpiece",
