@@ -25,7 +25,7 @@ batching helpers), `causal_lm`, `masked_lm`, `classification`,
 `token_classification`, `seq2seq` (one pipeline family each), `splitting`
 (`train_validation_split`), `readers` (whole files, `.gz` included),
 `sources` (`Corpus`: a file, directory or glob read as a stream) and
-`token_cache` (`TokenCache`: a corpus's ids on disk, memory-mapped, for
+`token_cache` (`TokenCache`: a corpus's ids on disk, read by window, for
 corpora larger than memory).
 
 Example:

@@ -59,8 +59,8 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
     Args:
         texts: list of str (documents: lines, blocks, ...), or a
             `keraslm.data.TokenCache` (the ids of a corpus on disk, for
-            corpora larger than memory: windows are read from its memory
-            map; the batches are the same as for the texts it holds).
+            corpora larger than memory: each batch's windows are read from
+            its file; the batches are the same as for the texts it holds).
         tokenizer: a `keraslm.text.Tokenizer`.
         sequence_length: int. Model input length. Defaults to `128`.
         batch_size: int. Defaults to `32`.
@@ -111,7 +111,7 @@ def causal_lm_dataset(texts, tokenizer, *, sequence_length=128, batch_size=32,
     from keraslm.data.token_cache import TokenCache
 
     if isinstance(texts, TokenCache):
-        # Ids on disk: windows are gathered from the memory map batch by
+        # Ids on disk: windows are read from the file batch by
         # batch, in exactly the order the in-memory path gives.
         stream = texts.ids
         read_windows = texts.read_windows

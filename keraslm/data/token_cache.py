@@ -1,11 +1,13 @@
-"""Token ids of a training corpus on disk, written once, memory-mapped after.
+"""Token ids of a training corpus on disk, written once, read by window after.
 
 A causal-LM corpus is tokenized once, as a stream (a bounded batch of texts
 in memory at a time), into one flat file of ids (`uint16` when the
 vocabulary fits, else `int32`), each text followed by `[SEP]` as the
 in-memory pipeline does. The next run over the same files with the same
 tokenizer (a resumed run, a repeated experiment given the same
-`--token-cache`) memory-maps that file and starts training at once. The
+`--token-cache`) opens that file and starts training at once; training
+windows are read from it with `os.pread` (`TokenCache.read_windows`), so
+the process's resident memory does not grow with the file. The
 cache is keyed by the tokenizer (type, options, vocabulary) and the corpus
 options, and checked against the files it came from (path, size, mtime): a
 changed file rebuilds it. Files are written beside their final name and
@@ -56,7 +58,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 class TokenCache:
-    """The ids of a corpus, memory-mapped (see the module docstring).
+    """The ids of a corpus on disk (see the module docstring); `ids` is a
+    read-only memory map of them, for inspection.
 
     Attributes:
         ids: 1-D `np.memmap` of every id of the corpus.
