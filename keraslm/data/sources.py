@@ -325,9 +325,9 @@ class Corpus:
         """This worker's share of the corpus, for `num_shards` workers
         reading disjoint data: whole files (every `num_shards`-th, from
         file `index`) when there are at least as many files as workers, as
-        tf.data's FILE auto-sharding does, else every `num_shards`-th text
-        (records). `shard_mode` says which. Texts held out by `split` stay
-        out of every shard.
+        tf.data's FILE auto-sharding does, else (or after `split`) every
+        `num_shards`-th text (records). `shard_mode` says which. Texts held
+        out by `split` stay out of every shard.
 
         Raises:
             ValueError: `num_shards`/`index` out of range.
@@ -347,7 +347,9 @@ class Corpus:
         part = Corpus.__new__(Corpus)
         part.__dict__.update(self.__dict__)
         part._length = None
-        if len(self.files) >= num_shards:
+        # Held-out texts are picked by their position in the whole corpus,
+        # which a subset of its files no longer gives: records then.
+        if len(self.files) >= num_shards and self._held_out is None:
             part.files = self.files[index::num_shards]
             part.shard_mode = "files"
         else:

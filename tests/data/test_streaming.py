@@ -138,11 +138,15 @@ def test_workers_read_disjoint_shares_that_make_up_the_corpus(data_dir, tmp_path
             for index in range(workers):
                 assert texts[index] == everything[index::workers]
         assert sum(len(share) for share in shares) == len(everything)
-    train, _ = corpus.split(0.1, seed=3)
+    train, valid = corpus.split(0.1, seed=3)
     kept = list(train)
-    shares = [list(train.shard(5, index)) for index in range(5)]
-    assert [text for index in range(5) for text in shares[index]] != []
-    assert sorted(t for part in shares for t in part) == sorted(kept)
+    for workers in (2, 5):  # enough files for file sharding, and not
+        shares = [list(train.shard(workers, index)) for index in range(workers)]
+        assert {train.shard(workers, i).shard_mode for i in range(workers)} == {"records"}
+        assert [text for part in shares for text in part] != []
+        assert sorted(t for part in shares for t in part) == sorted(kept)
+        for index in range(workers):
+            assert shares[index] == kept[index::workers]
     with pytest.raises(ValueError, match=r"split the whole corpus first"):
         train.shard(2, 0).split(0.1)
     with pytest.raises(ValueError, match=r"shard=\(2, 2\)"):
