@@ -31,8 +31,12 @@ CASES = [
      ["train.txt' contains only whitespace (7 bytes)"]),
     ("undecodable-lm", "lm", {"train.txt": b"one\ntwo\nth\xe9ree\nfour\n"},
      ["--train", "{train.txt}"], ["not valid UTF-8", "line 3, column 3", "e9"]),
-    ("directory-lm", "lm", {"folder/a.txt": "x\n"}, ["--train", "{folder}"],
-     ["is a directory", "folder"]),
+    # A directory or a glob is a corpus (every supported file in it); one that
+    # names no file is refused.
+    ("directory-no-text-lm", "lm", {"folder/a.bin": "x\n"}, ["--train", "{folder}"],
+     ["folder' holds no supported file", ".txt, .csv, .tsv or .jsonl"]),
+    ("glob-no-match-classify", "classify", {"folder/a.bin": "x\n"},
+     ["--train", "{folder}/*.csv"], ["*.csv' matches no file", "a glob that matches"]),
     ("missing-lm", "lm", {}, ["--train", "{tmp}/nowhere.txt"],
      ["`train` file not found", "nowhere.txt"]),
     ("symlink-loop-lm", "lm", {"@loop.txt": "loop.txt"}, ["--train", "{loop.txt}"],
