@@ -20,7 +20,7 @@ from keraslm_qa.task import QuestionAnsweringTask
 def bible_qa(tmp_path_factory):
     root = tmp_path_factory.mktemp("qa")
     with open(shared_data.path("bible_en_es", "train.tsv"), encoding="utf-8") as handle:
-        verses = [line.split("\t")[0] for line in handle][:1600]
+        verses = [line.split("\t")[0] for line in handle][:6000]
     records = []
     for number, verse in enumerate(verses):
         words = verse.split()
@@ -40,15 +40,16 @@ def bible_qa(tmp_path_factory):
 def test_qa_task_learns_to_find_answers(bible_qa, tmp_path):
     result = run_task_test(
         QuestionAnsweringTask, train=bible_qa["train"], valid=bible_qa["valid"],
-        output_dir=tmp_path / "run", steps=300, min_loss_drop=1.0, learning_rate=5e-3,
-        model_options={"num_layers": 2, "num_heads": 2, "hidden_dim": 64,
+        output_dir=tmp_path / "run", steps=500, min_loss_drop=1.0, learning_rate=5e-3,
+        model_options={"num_layers": 1, "num_heads": 2, "hidden_dim": 64,
                        "intermediate_dim": 128},
-        vocabulary_size=3000, sequence_length=64, batch_size=32, max_answer_length=8)
+        vocabulary_size=1000, sequence_length=64, batch_size=32, max_answer_length=8)
     final = result.metrics["final"]
-    # Chance F1 for a 2-word answer among ~30 context words is about 0.05;
-    # this setting reached 0.56 (at 1e-3 and 200 steps it sat at 0.12-0.16,
-    # on either WordPiece learner, too close to any threshold).
-    assert final["f1"] > 0.3, final
+    # Chance F1 for a 2-word answer among ~30 context words is about 0.05.
+    # With 1,600 verses the model often memorized the training answers instead
+    # (validation F1 0.15-0.27 on 3 of 9 seeds); with 6,000 verses (under one
+    # pass in 500 steps) seeds 0, 1, 4 and 5 reached F1 0.73-0.92.
+    assert final["f1"] > 0.5, final
     assert final["exact_match"] <= final["f1"]
 
     task = QuestionAnsweringTask(result.config)
