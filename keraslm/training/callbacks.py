@@ -191,12 +191,49 @@ class SafeModelCheckpoint(keras.callbacks.Callback):
             self.model.save(partial)
 
 
+class BudgetGuard(keras.callbacks.Callback):
+    """Stops training at an interval's end when one more interval and the
+    final evaluation would end after the time budget's deadline.
+
+    The planned steps fit the budget as measured; this holds it when the
+    machine turns out slower (another job, a validation pass slower than
+    measured). `stopped_at` is the step training stopped at, or None.
+    """
+
+    def __init__(self, deadline, final_seconds, interval_seconds, start_step=0):
+        super().__init__()
+        self.deadline = deadline  # time.monotonic()
+        self.final_seconds = final_seconds
+        self.interval_seconds = interval_seconds  # planned; until one is timed
+        self.step = start_step
+        self.stopped_at = None
+        self.intervals = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.began = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self.intervals += 1
+        # The first interval of a process also traces and compiles: the
+        # next one is expected to take what was planned until one is timed.
+        if self.intervals > 1:
+            self.interval_seconds = now - self.began
+        if now + self.interval_seconds + self.final_seconds > self.deadline:
+            self.stopped_at = self.step
+            self.model.stop_training = True
+
+
 class Progress(keras.callbacks.Callback):
     """One line per checkpoint interval: step, losses, tokens/s, ETA."""
 
     def __init__(self, total_steps, interval_steps, tokens_per_step, start_step=0,
-                 stream=None):
+                 stream=None, deadline=None):
         super().__init__()
+        self.deadline = deadline  # time.monotonic() when a time budget ends
         self.total_steps = total_steps
         self.interval_steps = interval_steps
         self.tokens_per_step = tokens_per_step
@@ -225,6 +262,8 @@ class Progress(keras.callbacks.Callback):
                 parts.append(f"{key} {logs[key]:.4f}")
         parts.append(f"{rate * self.tokens_per_step:,.0f} tok/s")
         parts.append(f"ETA {_duration(remaining)}")
+        if self.deadline is not None:
+            parts.append(f"budget left {_duration(max(self.deadline - time.monotonic(), 0))}")
         print(" | ".join(parts), file=self.stream, flush=True)
 
 

@@ -55,7 +55,19 @@ RANGES = {
                         "a positive number, or 0 or None for no clipping"),
     "warmup_steps": (lambda v: v is None or (_integer(v) and v >= 0),
                      "an integer >= 0 or None"),
+    "time_budget": (lambda v: v is None or _duration(v) is not None,
+                    "a positive duration such as 90s, 10m or 1.5h (a number alone "
+                    "is seconds), or None"),
 }
+
+
+def _duration(value):
+    from keraslm.training.budget import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
 
 
 @dataclasses.dataclass
@@ -87,8 +99,9 @@ class TrainConfig:
     ema_momentum: float | None = None   # e.g. 0.999: validate, checkpoint and keep a moving average of the weights; None: off
     schedule: str = "warmup_cosine"     # a name in keraslm.registry.schedules
     warmup_steps: int | None = None     # schedules that warm up; None: 5% of the steps
-    epochs: float = 1.0                 # passes over the training data (ignored if `steps` is set)
+    epochs: float = 1.0                 # passes over the training data (ignored if `steps` or `time_budget` is set)
     steps: int | None = None            # total optimizer steps
+    time_budget: str | float | None = None  # e.g. 90s, 10m, 1.5h: the whole run (data, training, validation, evaluation) ends within it; the steps are measured to fit (not with `steps`)
     batch_size: int = 32
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
     xla: bool | str = False             # "off"/False | "on"/True: XLA compiles the whole step | "fusible": XLA fuses the element-wise ops, matmuls stay oneDNN (fastest on CPU)
@@ -124,6 +137,13 @@ class TrainConfig:
                     raise bad(field.name, expected)
             elif field.name != "xla":
                 check_value(field, value, "the configuration")
+        if self.time_budget is not None:
+            if self.steps is not None:
+                raise ValueError(
+                    f"`time_budget` chooses the number of steps; give `steps` or "
+                    f"`time_budget`, not both. Received: steps={self.steps!r}, "
+                    f"time_budget={self.time_budget!r}")
+            self.time_budget = _duration(self.time_budget)  # seconds from here on
         task = task_class(self.task)  # an unknown task: the installed ones, a suggestion
         if not self.train:
             raise ValueError("`train` (the training data file) is required. "

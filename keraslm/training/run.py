@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import time
 
 from keraslm.tasks.base import backbone_output_layer
 from keraslm.training.config import TrainConfig
@@ -378,6 +379,7 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
     result.metrics["final"]["bits_per_character"]
     ```
     """
+    started = time.monotonic()  # a time budget counts from here (imports included)
     import keras
 
     if resume:
@@ -412,7 +414,7 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
             keras.config.set_dtype_policy(config.precision)
             try:
                 with fusible_xla() if mode == "fusible" else contextlib.nullcontext():
-                    return _train(config, run, resume)
+                    return _train(config, run, resume, started)
             finally:
                 if created and not run.exists():
                     # Stopped before config.json: nothing to resume, nothing to
@@ -441,7 +443,7 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
                 os.rmdir(run.path)  # fails if another process wrote meanwhile
 
 
-def _train(config, run, resume):
+def _train(config, run, resume, started):
     import keras
 
     import keraslm
@@ -487,13 +489,23 @@ def _train(config, run, resume):
     task.save_assets(run)
 
     steps_per_epoch = train_data.steps_per_epoch
-    total_steps = config.steps or math.ceil(config.epochs * steps_per_epoch)
-    interval = min(config.checkpoint_every, total_steps)
+    loss = build_loss(config, task)
+    budget = None
+    if config.time_budget and resume:
+        # The steps the budget gave the first time; not measured again.
+        total_steps = run.info()["derived"]["total_steps"]
+        interval = run.info()["derived"]["checkpoint_interval"]
+    elif config.time_budget:
+        budget = _plan_budget(config, task, tokenizer, train_data, valid_data,
+                              valid_examples, test_examples, loss, started)
+        total_steps, interval = budget["steps"], budget["checkpoint_interval"]
+    else:
+        total_steps = config.steps or math.ceil(config.epochs * steps_per_epoch)
+        interval = min(config.checkpoint_every, total_steps)
     intervals = math.ceil(total_steps / interval)
     total_steps = intervals * interval
     done = 0  # steps
 
-    loss = build_loss(config, task)
     with _strategy(config).scope():
         model, backbone_layer = _build_model(config, task, tokenizer)
         optimizer = build_optimizer(config, total_steps)
@@ -516,6 +528,7 @@ def _train(config, run, resume):
             "parameters": int(model.count_params()),
             "backbone_output_layer": backbone_layer,
             "model_class": type(model).__name__,
+            **({"time_budget": budget} if budget else {}),
         },
     }
     if not resume:
@@ -552,8 +565,14 @@ def _train(config, run, resume):
         keras.callbacks.TensorBoard(run.file("logs")),
     ]
     if config.verbose:
+        deadline = (started + config.time_budget) if budget else None
         callbacks.append(cb.Progress(total_steps, interval, tokens_per_step,
-                                     start_step=done))
+                                     start_step=done, deadline=deadline))
+    guard = None
+    if budget:
+        guard = cb.BudgetGuard(started + config.time_budget, budget["final_seconds"],
+                               budget["interval_seconds"], start_step=done)
+        callbacks.append(guard)
     interrupt = cb.Interrupt(run, done, interval)
     callbacks.append(interrupt)  # last: at an interval's end the state is written first
     _say(config, f"[train] {total_steps - done} steps to go, "
@@ -567,11 +586,17 @@ def _train(config, run, resume):
         for start, end, length in parts:
             if end * interval <= start or nan_guard.bad_step is not None:
                 continue
+            if guard is not None and guard.stopped_at is not None:
+                break
             model.fit(train_data.dataset.repeat().skip(start), epochs=end,
                       initial_epoch=start // interval, steps_per_epoch=length,
                       validation_data=valid_data.dataset, callbacks=callbacks,
                       verbose=0, shuffle=False)
 
+    if guard is not None and guard.stopped_at is not None:
+        _say(config, f"[budget] stopped at step {guard.stopped_at} of {total_steps}: "
+                     f"training ran slower than measured, and another interval "
+                     f"would end after the budget (`--resume` trains the rest)")
     if nan_guard.bad_step is not None:
         last_good = _completed_steps(run)
         raise TrainingError(
@@ -596,6 +621,11 @@ def _train(config, run, resume):
         if os.path.exists(best_path):
             metrics["test_best"] = task.evaluate(best_model, test_examples, tokenizer,
                                                  loss)
+    if budget:
+        metrics["time_budget"] = {**budget, "stopped_at_step": guard.stopped_at,
+                                  "seconds_used": round(time.monotonic() - started, 1)}
+        if guard.stopped_at is not None:
+            metrics["steps"] = guard.stopped_at
     run.write_json("metrics", metrics)
     plot_training_curve(run.path)
     _say(config, f"[done] {run.path}: " + ", ".join(
@@ -603,6 +633,69 @@ def _train(config, run, resume):
         if isinstance(value, float)))
     return TrainResult(run_dir=run.path, metrics=metrics, model=model,
                        tokenizer=tokenizer, config=config)
+
+
+def _plan_budget(config, task, tokenizer, train_data, valid_data, valid_examples,
+                 test_examples, loss, started):
+    """Measures a throwaway copy of the model and plans the steps that fit
+    `config.time_budget` (see `keraslm.training.budget`)."""
+    import tempfile
+
+    import keraslm
+    from keraslm.training import budget as bd
+    from keraslm.training import callbacks as cb
+
+    def build():
+        with _strategy(config).scope():
+            model, _ = _build_model(config, task, tokenizer)
+            model.compile(optimizer=build_optimizer(config, 1000), loss=loss,
+                          jit_compile=xla_mode(config.xla) == "on")
+        return model
+
+    def per_step_callbacks():  # their cost is part of a step
+        return [cb.NaNGuard(), cb.StepLog(os.path.join(scratch, "steps.csv"))]
+
+    def evaluate(path):
+        task.evaluate(keraslm.load_model(path), valid_examples, tokenizer, loss)
+
+    with tempfile.TemporaryDirectory(prefix="keraslm-budget-") as scratch:
+        timings = bd.measure(build, train_data.dataset, valid_data.dataset,
+                             callbacks=per_step_callbacks, evaluate=evaluate)
+    valid_batches = _count_batches(valid_data.dataset)
+    final_batches = 2 * valid_batches  # the final and the best model
+    if test_examples is not None:
+        final_batches += 2 * _count_batches(
+            task.dataset(test_examples, tokenizer, training=False).dataset)
+    left = config.time_budget - (time.monotonic() - started)
+    plan = bd.plan_steps(left, timings, valid_batches=valid_batches,
+                         final_batches=final_batches,
+                         evaluations=4 if test_examples is not None else 2,
+                         checkpoint_every=config.checkpoint_every)
+    _say(config, f"[budget] {bd.format_duration(config.time_budget)}: "
+                 f"{bd.format_duration(config.time_budget - left)} used by the data, "
+                 f"the tokenizer and measuring ({timings.calibration:.1f} s: first step "
+                 f"{timings.first_step:.1f} s, then {timings.step * 1000:.0f} ms a step, "
+                 f"validation {timings.eval_batch * valid_batches:.1f} s a pass); "
+                 f"{plan.steps} steps fit, planned to end with "
+                 f"{bd.format_duration(left - plan.training - plan.final)} to spare")
+    return {"seconds": config.time_budget, "steps": plan.steps,
+            "final_seconds": round(plan.final, 1),
+            "interval_seconds": round(plan.interval * timings.step * bd.SAFETY
+                                      + valid_batches * timings.eval_batch
+                                      + 3 * timings.save, 2),
+            "checkpoint_interval": plan.interval,
+            "seconds_before_training": round(config.time_budget - left, 1),
+            "planned_training_seconds": round(plan.training, 1),
+            "planned_final_seconds": round(plan.final, 1),
+            "measured": {key: round(value, 4) if isinstance(value, float) else value
+                         for key, value in dataclasses.asdict(timings).items()}}
+
+
+def _count_batches(dataset):
+    count = int(dataset.cardinality())
+    if count >= 0:
+        return count
+    return sum(1 for _ in dataset)  # unknown (filtered, streamed): count once
 
 
 def remove_run(run_dir):

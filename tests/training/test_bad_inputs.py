@@ -168,6 +168,15 @@ CASES = [
     ("unknown-task", "tagg", {}, ["--train", "{brown_train}"], ["'tagg'", "Did you mean 'tag'?"]),
     ("precision", "lm", {}, ["--train", "{lm_train}", "--precision", "float8"],
      ["`precision`", "float8"]),
+    ("time-budget-unparsed", "lm", {}, ["--train", "{lm_train}", "--time-budget", "soon"],
+     ["`time_budget` must be a positive duration such as 90s, 10m or 1.5h",
+      "Received: time_budget='soon'"]),
+    ("time-budget-negative", "lm", {}, ["--train", "{lm_train}", "--time-budget", "-5m"],
+     ["`time_budget` must be a positive duration", "'-5m'"]),
+    # Every case here also passes --steps 2: a budget with steps is refused.
+    ("time-budget-and-steps", "classify", {}, ["--train", "{reviews_train}",
+                                               "--time-budget", "2m"],
+     ["give `steps` or `time_budget`, not both", "steps=2, time_budget='2m'"]),
     ("flag-type", "lm", {}, ["--train", "{lm_train}", "--batch-size", "eight"],
      ["--batch-size", "invalid int value: 'eight'"]),
 ]
