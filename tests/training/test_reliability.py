@@ -57,12 +57,14 @@ def weights(run_dir):
 
 def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, small_valid,
                                                                    tmp_path):
-    """20 SIGKILLs at random moments of a process's life: during start-up
+    """12 SIGKILLs at random moments of a process's life: during start-up
     (a stale lock, no new state), and during training, where every step
     writes a resume state and two checkpoints, so many kills land inside a
     write. Each time the run is resumed; at the end its weights are those
     of an uninterrupted run."""
-    steps, kills = 60, 20
+    # 12 kills, 6 in training: each costs a process start (~8 s of imports
+    # on 2 cores); 20 took 220 s of the suite.
+    steps, kills = 60, 12
     reference = str(tmp_path / "reference")
     subprocess.run(command(corpus, reference, steps, valid=small_valid), check=True,
                    capture_output=True, timeout=600)
@@ -95,7 +97,7 @@ def test_random_sigkills_always_resume_to_the_uninterrupted_weights(corpus, smal
         in_training += rows(steps_file) > before
         if process.returncode == 0:
             break
-    assert attempt == kills - 1 and in_training >= 5, (attempt, in_training)
+    assert attempt == kills - 1 and in_training >= 4, (attempt, in_training)
     final = subprocess.run([sys.executable, "-m", "keraslm", "train", "--resume", killed],
                            capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
