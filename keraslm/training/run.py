@@ -570,8 +570,10 @@ def _train(config, run, resume, started):
                                      start_step=done, deadline=deadline))
     guard = None
     if budget:
-        guard = cb.BudgetGuard(started + config.time_budget, budget["final_seconds"],
-                               budget["interval_seconds"], start_step=done)
+        guard = cb.BudgetGuard(started + config.time_budget,
+                               budget["planned_final_seconds"],
+                               budget["interval_seconds"], start_step=done,
+                               total_steps=total_steps)
         callbacks.append(guard)
     interrupt = cb.Interrupt(run, done, interval)
     callbacks.append(interrupt)  # last: at an interval's end the state is written first
@@ -593,6 +595,7 @@ def _train(config, run, resume, started):
                       validation_data=valid_data.dataset, callbacks=callbacks,
                       verbose=0, shuffle=False)
 
+    trained = time.monotonic()
     if guard is not None and guard.stopped_at is not None:
         _say(config, f"[budget] stopped at step {guard.stopped_at} of {total_steps}: "
                      f"training ran slower than measured, and another interval "
@@ -623,6 +626,12 @@ def _train(config, run, resume, started):
                                                  loss)
     if budget:
         metrics["time_budget"] = {**budget, "stopped_at_step": guard.stopped_at,
+                                  "slowdown": round(guard.slowdown, 2),
+                                  "seconds_at_training_end": round(trained - started, 1),
+                                  # model.fit returning after its last interval
+                                  # (seen to take up to 17 s now and then)
+                                  "seconds_after_last_interval": round(
+                                      trained - (guard.last_interval_end or trained), 1),
                                   "seconds_used": round(time.monotonic() - started, 1)}
         if guard.stopped_at is not None:
             metrics["steps"] = guard.stopped_at
@@ -676,10 +685,9 @@ def _plan_budget(config, task, tokenizer, train_data, valid_data, valid_examples
                  f"the tokenizer and measuring ({timings.calibration:.1f} s: first step "
                  f"{timings.first_step:.1f} s, then {timings.step * 1000:.0f} ms a step, "
                  f"validation {timings.eval_batch * valid_batches:.1f} s a pass); "
-                 f"{plan.steps} steps fit, planned to end with "
-                 f"{bd.format_duration(left - plan.training - plan.final)} to spare")
+                 f"{plan.steps} steps fit, with {bd.SAFETY - 1:.0%} to spare for "
+                 f"what measuring does not see")
     return {"seconds": config.time_budget, "steps": plan.steps,
-            "final_seconds": round(plan.final, 1),
             "interval_seconds": round(plan.interval * timings.step * bd.SAFETY
                                       + valid_batches * timings.eval_batch
                                       + 3 * timings.save, 2),

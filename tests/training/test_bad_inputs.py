@@ -171,7 +171,7 @@ CASES = [
     ("time-budget-unparsed", "lm", {}, ["--train", "{lm_train}", "--time-budget", "soon"],
      ["`time_budget` must be a positive duration such as 90s, 10m or 1.5h",
       "Received: time_budget='soon'"]),
-    ("time-budget-negative", "lm", {}, ["--train", "{lm_train}", "--time-budget", "-5m"],
+    ("time-budget-negative", "lm", {}, ["--train", "{lm_train}", "--time-budget=-5m"],
      ["`time_budget` must be a positive duration", "'-5m'"]),
     # Every case here also passes --steps 2: a budget with steps is refused.
     ("time-budget-and-steps", "classify", {}, ["--train", "{reviews_train}",
