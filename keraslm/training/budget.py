@@ -5,10 +5,14 @@ written metrics: reading the data, training the tokenizer, compiling,
 training, the validation passes at every checkpoint interval and the final
 evaluation. Once the data is ready, a throwaway copy of the model is
 compiled and timed on real batches (`measure`): the first step (tracing and
-compiling), warm training steps, a warm validation batch and a checkpoint
-write. `plan_steps` turns those times into the number of optimizer steps
-that fits what is left; the learning-rate schedule (warm-up, decay) is then
-built for that many steps, so it ends when the budget does.
+compiling), warm steps inside `model.fit` with the run's per-step
+callbacks, a warm validation batch, a checkpoint write and one final
+evaluation. `plan_steps` turns those times into the number of optimizer
+steps that fits what is left, with 10% to spare; the learning-rate schedule
+(warm-up, decay) is then built for that many steps, so it ends when the
+budget does. If training then runs slower than measured (a busy machine),
+`keraslm.training.callbacks.BudgetGuard` stops it at the end of the
+interval after which another one and the final evaluation would not fit.
 
 Example:
 
@@ -17,7 +21,7 @@ import keraslm
 
 result = keraslm.train(task="lm", train="../shared/data/shakespeare/train.txt",
                        time_budget="2m")
-print(result.metrics["budget"])   # planned steps, measured times, seconds used
+print(result.metrics["time_budget"])  # planned steps, measured times, seconds used
 ```
 """
 
