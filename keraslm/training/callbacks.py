@@ -205,7 +205,7 @@ class BudgetGuard(keras.callbacks.Callback):
         super().__init__()
         self.deadline = deadline  # time.monotonic()
         self.final_seconds = final_seconds
-        self.planned_interval = interval_seconds
+        self.planned_interval = max(interval_seconds, 1e-3)
         self.slowdown = 1.0  # the last timed interval over the planned one
         self.step = start_step
         self.stopped_at = None
