@@ -64,7 +64,9 @@ def parse_duration(value, name="time_budget") -> float:
 
 
 def format_duration(seconds) -> str:
-    """`"1h05m"`, `"3m00s"`, `"45s"`."""
+    """`"1h05m"`, `"3m00s"`, `"45s"`; `"?"` when not finite (an unknown ETA)."""
+    if not math.isfinite(seconds):
+        return "?"
     seconds = int(round(seconds))
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
@@ -101,22 +103,6 @@ class Timings:
     evaluation: float = 0.0
 
 
-class _BatchClock:
-    """Records when each training batch ends (a Keras callback)."""
-
-    def __new__(cls):
-        import keras
-
-        class Clock(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.ends = []
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.ends.append(time.perf_counter())
-
-        return Clock()
-
-
 def measure(build_model, train_dataset, valid_dataset, *, callbacks=(),
             evaluate=None, min_seconds=1.5, max_steps=200) -> Timings:
     """Times a freshly built, compiled model on real batches, trained with
@@ -136,16 +122,21 @@ def measure(build_model, train_dataset, valid_dataset, *, callbacks=(),
     Returns:
         `Timings`.
     """
+    import keras
+
     began = time.perf_counter()
     model = build_model()
     extra = list(callbacks() if callable(callbacks) else callbacks)
-    clock = _BatchClock()
+    ends = []  # when each training batch ended
+    clock = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: ends.clear(),
+        on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
     batches = train_dataset.repeat()
 
     def fit(steps):
         model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0,
                   callbacks=[*extra, clock], shuffle=False)
-        return [b - a for a, b in zip(clock.ends, clock.ends[1:])]
+        return [b - a for a, b in zip(ends, ends[1:])]
 
     fit(2)  # tracing and compiling
     first_step = time.perf_counter() - began
@@ -187,8 +178,10 @@ class Plan:
         interval: steps between checkpoints and validation passes.
         seconds_left: budget left when planning.
         training: planned seconds for the steps, validation passes and
-            checkpoints.
+            checkpoints (the first step's compiling included).
         final: planned seconds for saving and the final evaluation.
+        interval_seconds: planned seconds for one warm interval: its steps,
+            validation pass and checkpoints.
     """
 
     steps: int
@@ -196,6 +189,7 @@ class Plan:
     seconds_left: float
     training: float
     final: float
+    interval_seconds: float
 
 
 def plan_steps(seconds_left, timings, *, valid_batches, checkpoint_every,
@@ -254,5 +248,5 @@ def plan_steps(seconds_left, timings, *, valid_batches, checkpoint_every,
             f"longer `time_budget`, or fewer validation examples.")
     interval = min(checkpoint_every, steps)
     return Plan(steps=steps, interval=interval, seconds_left=seconds_left,
-                training=cost(steps, interval) - fixed + (t.first_step + t.first_eval) * safety,
-                final=final)
+                training=cost(steps, interval) - final, final=final,
+                interval_seconds=safety * (interval * t.step + interval_cost))

@@ -8,6 +8,8 @@ import time
 
 import keras
 
+from keraslm.training.budget import format_duration as _duration
+
 
 class StepLog(keras.callbacks.Callback):
     """Appends `step,loss,learning_rate` for every optimizer step to a CSV.
@@ -274,12 +276,3 @@ class Progress(keras.callbacks.Callback):
         if self.deadline is not None:
             parts.append(f"budget left {_duration(max(self.deadline - time.monotonic(), 0))}")
         print(" | ".join(parts), file=self.stream, flush=True)
-
-
-def _duration(seconds):
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -688,9 +688,7 @@ def _plan_budget(config, task, tokenizer, train_data, valid_data, valid_examples
                  f"{plan.steps} steps fit, with {bd.SAFETY - 1:.0%} to spare for "
                  f"what measuring does not see")
     return {"seconds": config.time_budget, "steps": plan.steps,
-            "interval_seconds": round(plan.interval * timings.step * bd.SAFETY
-                                      + valid_batches * timings.eval_batch
-                                      + 3 * timings.save, 3),
+            "interval_seconds": round(plan.interval_seconds, 3),
             "checkpoint_interval": plan.interval,
             "seconds_before_training": round(config.time_budget - left, 1),
             "planned_training_seconds": round(plan.training, 1),

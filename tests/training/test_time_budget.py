@@ -53,6 +53,8 @@ def test_the_plan_is_the_most_steps_that_fit(seconds_left, checkpoint_every):
     assert cost(bigger) > seconds_left
     assert plan.interval == min(checkpoint_every, plan.steps)
     assert plan.training + plan.final == pytest.approx(cost(plan.steps))
+    assert plan.interval_seconds == pytest.approx(bd.SAFETY * (
+        plan.interval * t.step + valid_batches * t.eval_batch + 3 * t.save))
 
 
 def test_a_budget_too_short_for_one_step_says_what_it_measured():
