@@ -143,6 +143,61 @@ class LSTMStack(keras.layers.Layer):
             x = dropout(x, training=training)
         return x
 
+    def call_with_state(self, inputs, states=None, mask=None, training=False):
+        """Runs `inputs` on from `states` and returns `(outputs, states)`.
+
+        For step-by-step decoding: the state after a sequence is the state
+        the whole-sequence call reaches, so feeding the next tokens from it
+        gives the outputs of running everything again. A length-1 input
+        (one decoding step) runs the cells directly; padded steps (`mask`
+        False, e.g. left padding) leave the state unchanged.
+
+        Args:
+            inputs: float tensor `(batch, length, features)`.
+            states: list with one entry per layer, the layer's state
+                tensors (`[h, c]` for LSTM, `[h]` for GRU), or None for
+                zeros.
+            mask: bool tensor `(batch, length)` or None.
+            training: bool. Defaults to `False`.
+
+        Returns:
+            `(outputs, states)`: outputs `(batch, length, units)` and the
+            states in the same structure.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                "`call_with_state` needs a unidirectional stack (a backward "
+                "direction has no state to carry forward). Received: "
+                "bidirectional=True"
+            )
+        x = inputs
+        new_states = []
+        for index, (layer, dropout) in enumerate(
+            zip(self.recurrent_layers, self.dropout_layers)
+        ):
+            if states is None:
+                initial = layer.get_initial_state(keras.ops.shape(x)[0])
+            else:
+                initial = list(states[index])
+            if x.shape[1] == 1:
+                output, state = layer.cell(x[:, 0], initial, training=training)
+                state = list(state) if isinstance(state, (list, tuple)) else [state]
+                if mask is not None:
+                    keep = keras.ops.cast(mask[:, :1], "bool")
+                    state = [
+                        keras.ops.where(keep, new, old)
+                        for new, old in zip(state, initial)
+                    ]
+                output = output[:, None, :]
+            else:
+                _, output, state = layer.inner_loop(
+                    x, initial, mask, training=training
+                )
+                state = list(state)
+            x = dropout(output, training=training)
+            new_states.append(state)
+        return x, new_states
+
     def compute_mask(self, inputs, mask=None):
         return mask if self.return_sequences else None
 

@@ -11,7 +11,8 @@ class LSTMLM(BuilderModel):
     """Embedding -> stacked LSTM/GRU -> Dense language model (the baseline).
 
     Token ids `(batch, length)` (id 0 is padding, masked through the stack)
-    -> logits `(batch, length, vocabulary_size)`.
+    -> logits `(batch, length, vocabulary_size)`. `call_with_state` runs
+    new tokens on from the recurrent state of earlier ones (decoding).
 
     Parameters (LSTM): `V*d + R(d) + (num_layers - 1)*R(u) + u*V + V` with
     `R(n) = 4*(n*u + u*u + u)`, vocabulary V, embedding d, units u.
@@ -52,11 +53,44 @@ class LSTMLM(BuilderModel):
         self.store_arguments(locals())
         self.token_embedding = embedding
         self.recurrent_stack = stack
+        self.logits_layer = output
 
     def hidden_states_model(self):
         """A model sharing these weights that returns the recurrent outputs."""
         return keras.Model(self.input, self.recurrent_stack.output,
                            name=f"{self.name}_backbone")
+
+    def call_with_state(self, token_ids, states=None):
+        """Runs token ids on from recurrent `states`: one decoding step
+        costs one position instead of the whole sequence.
+
+        Id 0 is padding and leaves the state unchanged, so a left-padded
+        prompt ends in the state of the prompt alone. Feeding a sequence in
+        pieces, each from the state the previous piece returned, gives the
+        logits of the whole-sequence call.
+
+        Args:
+            token_ids: int `(batch, length)`.
+            states: the `states` a previous call returned, or None (zeros).
+
+        Returns:
+            `(logits, states)`: logits `(batch, length, vocabulary_size)`
+            and, for each recurrent layer, its state tensors.
+
+        Example:
+
+        ```python
+        logits, states = model.call_with_state(np.array([[5, 9, 2]]))
+        logits, states = model.call_with_state(np.array([[7]]), states)
+        ```
+        """
+        from keras import ops
+
+        token_ids = ops.convert_to_tensor(token_ids, "int32")
+        x = self.token_embedding(token_ids)
+        outputs, states = self.recurrent_stack.call_with_state(
+            x, states, mask=ops.not_equal(token_ids, 0))
+        return self.logits_layer(outputs), states
 
 
 

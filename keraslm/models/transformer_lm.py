@@ -115,7 +115,7 @@ class TransformerLM(CachedDecodingMixin, BuilderModel):
         return keras.Model(self.input, last.output, name=f"{self.name}_backbone")
 
 
-    def call_with_cache(self, token_ids, cache, cache_update_index):
+    def call_with_cache(self, token_ids, cache, cache_update_index, left_padding=None):
         """Runs new tokens at `cache_update_index` against a key/value cache.
 
         Args:
@@ -123,17 +123,37 @@ class TransformerLM(CachedDecodingMixin, BuilderModel):
             cache: `(batch, num_layers, 2, max_length, num_heads, head_dim)`,
                 from `empty_cache` or a previous call.
             cache_update_index: int. Position of the first new token.
+            left_padding: int `(batch,)` or None. For a batch of prompts of
+                different lengths, left-padded: the number of cache slots at
+                the start of each row that are padding. They are never
+                attended to, and a row's positions count from its first
+                real token (slot `s` is position `s - left_padding[row]`),
+                so each row gives the logits it gives alone. Rotary
+                attention depends on position differences only, so with
+                `position_encoding="rotary"` the mask is all it takes.
+                Defaults to `None`: no padding (the same call as before).
 
         Returns:
             `(logits, hidden_states, cache)` for the new tokens.
         """
-        x = embed(self.token_embedding, self.position_embedding, token_ids,
-                  start_index=cache_update_index)
+        padding_mask = None
+        if left_padding is None:
+            x = embed(self.token_embedding, self.position_embedding, token_ids,
+                      start_index=cache_update_index)
+        else:
+            left_padding = ops.cast(left_padding, "int32")
+            slots = ops.arange(ops.shape(cache)[3], dtype="int32")
+            padding_mask = slots[None, :] >= left_padding[:, None]
+            x = self.token_embedding(token_ids)
+            if self.position_embedding is not None:
+                x = x + self._row_positions(x, cache_update_index, left_padding,
+                                            ops.shape(cache)[3])
         x = self.embeddings_dropout(x)
         caches = []
         for index, block in enumerate(self.transformer_layers):
             x, layer_cache = block(
                 x,
+                decoder_padding_mask=padding_mask,
                 self_attention_cache=cache[:, index],
                 self_attention_cache_update_index=cache_update_index,
             )
@@ -143,6 +163,22 @@ class TransformerLM(CachedDecodingMixin, BuilderModel):
         logits = self.token_embedding(x, reverse=True)
         return logits, x, ops.stack(caches, axis=1)
 
+    def _row_positions(self, x, start_index, left_padding, max_length):
+        """Learned or sinusoidal position vectors `(batch, length, hidden)`
+        for tokens at slots `start_index...`, each row counted from its own
+        first real token (`left_padding`)."""
+        length = ops.shape(x)[1]
+        positions = (ops.cast(start_index, "int32")
+                     + ops.arange(length, dtype="int32")[None, :]
+                     - left_padding[:, None])
+        # A padding slot's own position is negative; its output is never read.
+        positions = ops.maximum(positions, 0)
+        if self.position_encoding == "learned":
+            table = ops.convert_to_tensor(self.position_embedding.position_embeddings)
+        else:
+            table = self.position_embedding(
+                ops.zeros((1, max_length, self.hidden_dim), x.dtype))[0]
+        return ops.cast(ops.take(table, positions, axis=0), x.dtype)
 
 
 def transformer_lm(vocabulary_size=None, *, preset=None, num_layers=None,
