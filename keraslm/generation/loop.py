@@ -2,96 +2,116 @@
 
 Both are built once per model and cached on it:
 
-- `_compiled_step`: one `call_with_cache` call for one new token (a
-  `tf.function` graph on TensorFlow, `jax.jit` on JAX), driven by the
-  Python loop in `keraslm.generation.api` on backends other than TensorFlow.
-- `_compiled_loop`: on TensorFlow, the whole decoding loop and the sampler
-  (`keraslm.generation.samplers._tf_sample`) as one XLA `while_loop`.
+- `_compiled_step`: one decoder step (`keraslm.generation.decoders`) for
+  one new id per row (a `tf.function` graph on TensorFlow, `jax.jit` on
+  JAX), driven by the Python loops: beam search
+  (`keraslm.generation.beam`) and, on backends other than TensorFlow, the
+  step-by-step loop in `keraslm.generation.api`.
+- `_compiled_loop`: on TensorFlow, the whole decoding loop for a batch of
+  rows, the logits processors (`keraslm.generation.processors`) and the
+  sampler (`keraslm.generation.samplers._tf_sample`) as one XLA
+  `while_loop`. Each row stops on its own (a stop id); the loop ends when
+  every row has stopped or `end` ids were drawn, and can be resumed from
+  what it returns (stop strings are checked between such chunks).
 """
 
+from keraslm.generation.processors import tf_process
 from keraslm.generation.samplers import _tf_sample
 
 
-def _compiled_step(model):
-    """`call_with_cache` for one new token, compiled once per model."""
+def _compiled_step(model, decoder):
+    """`decoder.step` for one new id per row, compiled once per model."""
     import keras
 
     step = getattr(model, "_keraslm_decode_step", None)
     if step is not None:
         return step
-
-    def decode(token_ids, cache, index):
-        logits, _, cache = model.call_with_cache(token_ids, cache, index)
-        return logits, cache
-
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         # A graph, not XLA: the cache index feeds slice offsets that XLA
         # treats as compile-time constants, recompiling at every position.
-        step = tf.function(decode)
+        step = tf.function(decoder.step)
     elif backend == "jax":
         import jax
 
-        step = jax.jit(decode)
+        step = jax.jit(decoder.step)
     else:
-        step = decode
+        step = decoder.step
     model._keraslm_decode_step = step
     return step
 
 
-def _compiled_loop(model, total_length, sampler, banned_ids, stop_id):
+def _compiled_loop(model, decoder, sampler, banned_ids, stop_ids, penalize,
+                   no_repeat_ngram_size):
     """The whole decoding loop as one XLA program (TensorFlow backend).
 
     Inside an XLA `while_loop` the cache index is a loop variable, not a
     compile-time constant, so one program serves every position (what
-    keras-hub's `generate` does too). Compiled once per model, total length,
-    sampler, banned ids and stop id; the sampler's numbers are inputs.
+    keras-hub's `generate` does too). Compiled once per model, sampler,
+    banned ids, stop ids, whether a repetition penalty applies and n-gram
+    size (and, by tracing, per batch size and total length); the sampler's
+    numbers are inputs.
+
+    The returned function takes and returns the loop's carry
+    `(step, logits, state, sequence, present, lengths, done)`:
+    `step` ids drawn so far, the logits to draw the next one from, the
+    decoder state, the rows `(batch, total_length)` (left-padded prompts
+    in slots `< start`, new ids after), the ids present in each row (for
+    the repetition penalty; `(batch, 1)` and unused without it), the
+    number of new ids kept per row and whether each row has stopped.
     """
     import tensorflow as tf
 
-    key = (total_length, sampler, tuple(banned_ids), stop_id)
+    key = (sampler, tuple(banned_ids), tuple(stop_ids), penalize, no_repeat_ngram_size)
     loops = model.__dict__.setdefault("_keraslm_decode_loops", {})
     if key in loops:
         return loops[key]
-
-    def next_id(logits, step, settings):
-        logits = tf.cast(logits, tf.float32)
-        if banned_ids:
-            banned = tf.scatter_nd([[i] for i in banned_ids],
-                                   tf.ones([len(banned_ids)], tf.bool),
-                                   tf.shape(logits))
-            logits = tf.where(banned, -float("inf"), logits)
-        temperature, top_k, top_p, seed = settings
-        return _tf_sample(logits, sampler, temperature, top_k, top_p,
-                          tf.stack([seed, step]))
+    stops = tf.constant(list(stop_ids) or [-1], tf.int32)
 
     @tf.function(jit_compile=True)
-    def loop(last_logits, cache, start, num_new, settings):
-        buffer = tf.zeros([total_length], tf.int32)
+    def loop(carry, end, limit, start, left_padding, settings):
+        temperature, top_k, top_p, seed, penalty = settings
 
-        def emit(step, logits, buffer):
-            token = next_id(logits, step, settings)
-            stopped = tf.constant(False) if stop_id is None else tf.equal(token, stop_id)
-            return token, stopped, tf.tensor_scatter_nd_update(buffer, [[step]], [token])
+        def condition(step, logits, state, sequence, present, lengths, done):
+            return tf.logical_and(step < end, tf.logical_not(tf.reduce_all(done)))
 
-        def condition(step, done, *_):
-            return tf.logical_and(step < num_new, tf.logical_not(done))
+        def body(step, logits, state, sequence, present, lengths, done):
+            position = start + step
+            processed = tf_process(logits, banned_ids, present if penalize else None,
+                                   penalty, sequence, position, left_padding,
+                                   no_repeat_ngram_size)
+            token = _tf_sample(processed, sampler, temperature, top_k, top_p,
+                               tf.stack([seed, step]))
+            stopped = tf.reduce_any(tf.equal(token[:, None], stops[None, :]), axis=-1)
+            kept = tf.logical_not(tf.logical_or(done, stopped))
+            rows = tf.range(tf.shape(token)[0])
+            sequence = tf.tensor_scatter_nd_update(
+                sequence, tf.stack([rows, tf.fill(tf.shape(rows), position)], -1), token)
+            if penalize:
+                present = tf.logical_or(present, tf.one_hot(
+                    token, tf.shape(present)[1], on_value=True, off_value=False))
+            lengths = lengths + tf.cast(kept, tf.int32)
+            done = tf.logical_not(kept)
+            # Run the new id only if another will be drawn from its logits:
+            # no forward pass is spent after the last id.
+            more = tf.logical_and(step + 1 < limit,
+                                  tf.logical_not(tf.reduce_all(done)))
+            logits, state = tf.cond(
+                more,
+                lambda: _float32(decoder.step(token, state, position)),
+                lambda: (logits, state))
+            return step + 1, logits, state, sequence, present, lengths, done
 
-        def body(step, done, token, cache, buffer):
-            # Run the previous token, then draw the next: no forward pass is
-            # spent after the last token.
-            logits, _, cache = model.call_with_cache(
-                tf.reshape(token, [1, 1]), cache, start + step - 1)
-            token, stopped, buffer = emit(step, logits[0, -1], buffer)
-            return step + 1, stopped, token, cache, buffer
-
-        token, done, buffer = emit(tf.constant(0), last_logits, buffer)
-        step, done, _, _, buffer = tf.while_loop(
-            condition, body, (tf.constant(1), done, token, cache, buffer))
-        # A stop id ends decoding and is not returned.
-        return buffer, tf.where(done, step - 1, step)
+        return tf.while_loop(condition, body, carry)
 
     loops[key] = loop
     return loop
+
+
+def _float32(outputs):
+    import tensorflow as tf
+
+    logits, state = outputs
+    return tf.cast(logits, tf.float32), state
