@@ -25,6 +25,15 @@ from keraslm.generation.samplers import SAMPLERS, _pick
 #: Steps of the XLA loop between two checks of `stop_condition` (stop strings).
 STOP_CHECK_EVERY = 8
 
+#: The cache (and the loop's buffer of ids) holds prompt + new ids rounded
+#: up to a multiple of this, so that prompts of nearby lengths share one
+#: compiled loop; the slots past the end are masked.
+LENGTH_BUCKET = 16
+
+
+def _cache_length(prompt_length, max_new_tokens):
+    return -(-(prompt_length + max_new_tokens) // LENGTH_BUCKET) * LENGTH_BUCKET
+
 
 def check_options(*, max_new_tokens=100, sampler="greedy", temperature=1.0, top_k=40,
                   top_p=0.9, seed=0, stop_ids=(), repetition_penalty=1.0,
@@ -208,6 +217,7 @@ def _decode(model, prompts, max_new_tokens, options):
     if options["num_beams"] is not None:
         return beam_search(
             decoder, step, prompts, batch, padding, max_new_tokens,
+            _cache_length(batch.shape[1], max_new_tokens),
             **{name: options[name] for name in (
                 "num_beams", "length_penalty", "early_stopping", "stop_ids",
                 "banned_ids", "repetition_penalty", "no_repeat_ngram_size",
@@ -225,7 +235,7 @@ def _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens, options
     import tensorflow as tf
 
     rows, start = batch.shape
-    total = start + max_new_tokens
+    total = _cache_length(start, max_new_tokens)
     logits, state = decoder.prefill(batch, padding, total)
     logits = tf.cast(logits, tf.float32)
     penalize = options["repetition_penalty"] != 1.0
@@ -292,7 +302,7 @@ def _stepwise_decode(decoder, step, prompts, batch, padding, max_new_tokens, opt
 
     rng = np.random.default_rng(options["seed"])
     rows, start = batch.shape
-    logits, state = decoder.prefill(batch, padding, start + max_new_tokens)
+    logits, state = decoder.prefill(batch, padding, _cache_length(start, max_new_tokens))
     new = [[] for _ in prompts]
     done = np.zeros(rows, bool)
     stops = set(options["stop_ids"])

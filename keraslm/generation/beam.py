@@ -36,13 +36,14 @@ import numpy as np
 from keraslm.generation.processors import process_row
 
 
-def beam_search(decoder, step, prompts, batch, left_padding, max_new_tokens, *,
+def beam_search(decoder, step, prompts, batch, left_padding, max_new_tokens,
+                cache_length, *,
                 num_beams, length_penalty, early_stopping, stop_ids, banned_ids,
                 repetition_penalty, no_repeat_ngram_size, stop_condition):
     """The best continuation of each prompt: a list of lists of new ids."""
     rows, width = len(prompts), num_beams
     start = batch.shape[1]
-    logits, state = decoder.prefill(batch, left_padding, start + max_new_tokens)
+    logits, state = decoder.prefill(batch, left_padding, cache_length)
     expand = np.repeat(np.arange(rows), width)
     logits = np.asarray(logits, "float32")[expand]
     state = decoder.reorder(state, expand)
