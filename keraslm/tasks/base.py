@@ -259,7 +259,13 @@ class Task:
 
     def generate(self, model, tokenizer, prompt, max_new_tokens, **options):
         """What `keraslm generate` prints for `prompt` (tasks that decode):
-        by default the prompt continued by `keraslm.generation.generate`."""
+        by default the prompt continued by `keraslm.generation.generate`.
+
+        `prompt` is a string, or a list of strings decoded as one batch
+        (then a list comes back); `options` are the decoding options of
+        `keraslm.generation.generate` (`sampler`, `num_beams`,
+        `repetition_penalty`, `no_repeat_ngram_size`, `stop`, ...), passed
+        on with this task's `generate_options()`."""
         from keraslm import generation
 
         return generation.generate(model, tokenizer, prompt, max_new_tokens,
