@@ -250,6 +250,23 @@ def test_stop_strings_end_each_row_where_they_first_appear(character_model):
     assert stop in tokenizer.decode(new) and stop not in tokenizer.decode(new[:-1])
 
 
+def test_stop_ids_and_stop_condition_together():
+    """A row ended by a stop id inside a chunk of the XLA loop stays ended
+    while the stop condition is checked between chunks."""
+    model = transformer("rotary")
+    alone = generate_ids(model, PROMPTS, 30)
+    # An id that ends row 2 early (first chunk) and row 0 late or never.
+    stop = next(token for token in alone[2][:6]
+                if token not in alone[0][:12])
+    expected = [row[:row.index(stop)] if stop in row else row for row in alone]
+    assert len(expected[2]) < 8 and len(expected[0]) >= 12
+    assert generate_ids(model, PROMPTS, 30, stop_ids=[stop],
+                        stop_condition=lambda ids: False) == expected
+    assert generate_ids(model, PROMPTS, 30, stop_ids=[stop],
+                        stop_condition=lambda ids: len(ids) >= 10) == [
+        row[:10] for row in expected]
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(repetition_penalty=0), "`repetition_penalty` must be a number > 0"),
     (dict(no_repeat_ngram_size=-1), "`no_repeat_ngram_size` must be an integer >= 0"),

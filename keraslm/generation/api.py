@@ -262,16 +262,18 @@ def _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens, options
     end = 0
     while True:
         checked, end = end, min(end + chunk, max_new_tokens)
+        was_done = carry[6].numpy() if checked else np.zeros(rows, bool)
         carry = loop(carry, tf.constant(end, tf.int32), limit, tf.constant(start, tf.int32),
                      left_padding, settings)
         sequence, lengths, done = (carry[3].numpy(), carry[5].numpy(), carry[6].numpy())
         if condition is not None:
             stopped = done.copy()
             for row in range(rows):
-                if cut[row] is None and not done[row]:
+                # Rows still running, or stopped by a stop id in this chunk.
+                if cut[row] is None and not was_done[row]:
                     new = sequence[row, start:start + lengths[row]].tolist()
                     cut[row] = _first_stop(condition, new, checked)
-                    stopped[row] = cut[row] is not None
+                    stopped[row] = done[row] or cut[row] is not None
             if not stopped.all():
                 carry = carry[:6] + (tf.constant(stopped),)
         if done.all() or end >= max_new_tokens or (condition and all(
