@@ -23,7 +23,7 @@ def _compiled_step(model, decoder):
     """`decoder.step` for one new id per row, compiled once per model."""
     import keras
 
-    step = getattr(model, "_keraslm_decode_step", None)
+    step = getattr(model, "_keraslm_decoder_step", None)
     if step is not None:
         return step
     backend = keras.backend.backend()
@@ -39,7 +39,7 @@ def _compiled_step(model, decoder):
         step = jax.jit(decoder.step)
     else:
         step = decoder.step
-    model._keraslm_decode_step = step
+    model._keraslm_decoder_step = step
     return step
 
 
