@@ -2,17 +2,31 @@
 
 The exporter runs the file in its own runtime on inputs of several shapes cut
 from the run's own data (the task's `sample_inputs`) and compares the outputs
-with Keras.
+with Keras. For a quantized file (`--quantize`), the task's metrics are
+measured twice on the run's validation data (or test, else training data):
+with the Keras model and with the exported file in its runtime, and the
+report holds both and their difference (`metrics` in the report). Options an
+exporter does not take are refused before anything is converted.
 
 ```bash
 keraslm export runs/lm --format onnx
 keraslm export runs/reviews --format saved_model -o out/reviews
+keraslm export runs/reviews --format tflite --quantize dynamic_int8 --json
 ```
 """
 
+import inspect
+import json
 import os
 
 from keraslm.commands._run_dir import configure_run_dir
+
+# CLI flag -> exporter keyword, passed only when given.
+EXPORTER_OPTIONS = {
+    "quantize": "--quantize",
+    "allow_select_ops": "--allow-select-ops",
+    "sequence_length": "--sequence-length",
+}
 
 
 def configure(parser):
@@ -20,7 +34,19 @@ def configure(parser):
     parser.add_argument("--format", default="saved_model",
                         help="an exporter name (keraslm plugins --all lists them)")
     parser.add_argument("-o", "--output", help="output path (default RUN_DIR/export/...)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output if it exists")
     parser.add_argument("--atol", type=float, default=1e-4)
+    parser.add_argument("--quantize", default=None,
+                        help="tflite: none, float16, dynamic_int8 or int8")
+    parser.add_argument("--allow-select-ops", action="store_true", default=None,
+                        help="tflite: keep Select-TF (Flex) ops instead of refusing")
+    parser.add_argument("--sequence-length", type=int, default=None,
+                        help="tflite: length of a static signature (recurrent models; "
+                             "default: the run's sequence_length)")
+    parser.add_argument("--eval-examples", type=int, default=200,
+                        help="examples for the metric comparison of a quantized file")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def sample_inputs(config, task, tokenizer):
@@ -29,17 +55,122 @@ def sample_inputs(config, task, tokenizer):
     return task.sample_inputs(task.read_files(config.valid or config.train), tokenizer)
 
 
+def exporter_options(exporter, args, config):
+    """The exporter keywords given on the command line, checked against the
+    exporter's signature (an option it does not take is refused)."""
+    parameters = inspect.signature(exporter.load()).parameters
+    options = {name: getattr(args, name) for name in EXPORTER_OPTIONS
+               if getattr(args, name, None) is not None}
+    refused = [EXPORTER_OPTIONS[name] for name in options if name not in parameters]
+    if refused:
+        accepted = [f"--{name.replace('_', '-')}" for name in parameters
+                    if name in EXPORTER_OPTIONS] or ["none of these"]
+        raise ValueError(
+            f"The {exporter.name} exporter does not take {', '.join(refused)} "
+            f"(it takes: {', '.join(accepted)}).")
+    if "sequence_length" in parameters and "sequence_length" not in options:
+        options["sequence_length"] = config.sequence_length
+    if options.get("quantize") == "int8" and "representative_inputs" in parameters:
+        options["representative_inputs"] = []  # filled from the training data
+    return options
+
+
+class RuntimeModel:
+    """An exported file's runtime, called like the Keras model it came from
+    (`model(x, training=False)`), also inside a `tf.function` (through
+    `tf.numpy_function`), so a task's `evaluate` can score the file."""
+
+    def __init__(self, run, model):
+        self.run = run
+        self.rank = len(model.outputs[0].shape)
+
+    def __call__(self, x, training=False):
+        import numpy as np
+        import tensorflow as tf
+
+        outputs = tf.numpy_function(
+            lambda batch: np.asarray(self.run(batch), "float32"), [x], tf.float32)
+        outputs.set_shape([None] * self.rank)
+        return outputs
+
+
+def compare_metrics(task, model, runtime, examples, tokenizer):
+    """`{metric: {"keras", "exported", "delta"}}` for the task's scalar metrics."""
+    keras_metrics = task.evaluate(model, examples, tokenizer)
+    exported = task.evaluate(RuntimeModel(runtime, model), examples, tokenizer)
+    return {name: {"keras": keras_metrics[name], "exported": exported[name],
+                   "delta": exported[name] - keras_metrics[name]}
+            for name in task.metrics
+            if isinstance(keras_metrics.get(name), (int, float))}
+
+
+def _evaluation_examples(config, task, count):
+    """The first `count` examples of the run's validation data: the valid
+    file, else the test file, else the held-out part of the training file."""
+    if config.valid or config.test:
+        examples = task.read_files(config.valid or config.test)
+    else:
+        examples = task.split(task.read_files(config.train))[1]
+    return head(examples, count)
+
+
+def head(examples, count):
+    """The first `count` examples: of a list (or any iterable of texts), or
+    of a dataclass of parallel lists (`TextExamples`, `TaggedSentences`)."""
+    import dataclasses
+    import itertools
+
+    if dataclasses.is_dataclass(examples):
+        return dataclasses.replace(examples, **{
+            field.name: getattr(examples, field.name)[:count]
+            for field in dataclasses.fields(examples)
+            if isinstance(getattr(examples, field.name), list)})
+    return list(itertools.islice(examples, count))
+
+
+def _import(reference):
+    import importlib
+
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def run(args):
     import keraslm
     from keraslm import registry
-    from keraslm.training import RunDirectory, load_run
+    from keraslm.training import RunDirectory, TrainConfig, load_run
+    from keraslm.training.run_directory import atomic_write
 
     exporter = registry.exporters.get(args.format)  # an unknown format fails first
     run_dir = RunDirectory(args.run_dir)
-    config, task, model, tokenizer = load_run(run_dir.path, args.checkpoint)
+    config = TrainConfig.from_run(run_dir.path)
+    options = exporter_options(exporter, args, config)
     output = args.output or os.path.join(
         run_dir.file("export"), "model" + exporter.metadata.get("file_extension", ""))
+    if os.path.exists(output) and not args.overwrite:
+        raise ValueError(f"The output {output} exists. Pass --overwrite to replace "
+                         f"it, or -o to write elsewhere.")
+    quantized = options.get("quantize") not in (None, "none")
+    if args.eval_examples < 1:
+        raise ValueError(f"--eval-examples must be >= 1. Received: {args.eval_examples}")
+    config, task, model, tokenizer = load_run(run_dir.path, args.checkpoint)
+    examples = _evaluation_examples(config, task, args.eval_examples) if quantized else None
+    if "representative_inputs" in options:
+        options["representative_inputs"] = task.sample_inputs(
+            task.read_files(config.train), tokenizer, shapes=((16, 64),) * 4)
     result = keraslm.export(model, output, format=args.format, atol=args.atol,
-                            inputs=sample_inputs(config, task, tokenizer))
+                            inputs=sample_inputs(config, task, tokenizer), **options)
+    runtime = exporter.metadata.get("runtime")
+    if quantized and runtime and result.max_abs_diff is not None:
+        result.details["metrics"] = compare_metrics(
+            task, model, _import(runtime)(output), examples, tokenizer)
+        result.details["metrics_examples"] = len(examples)
+        atomic_write(output + ".report.json", json.dumps(result.to_dict(), indent=2))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
     print(result.summary())
+    for name, values in result.details.get("metrics", {}).items():
+        print(f"  {name}: Keras {values['keras']:.4f}, exported {values['exported']:.4f} "
+              f"({values['delta']:+.4f})")
     return 0

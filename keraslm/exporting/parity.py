@@ -60,8 +60,12 @@ class ExportResult:
         format: str. The exporter name.
         path: str. The artifact written.
         size_bytes: int. Its size on disk (a directory: the sum of its files).
-        max_abs_diff: float. Largest absolute output difference over all checks.
-        tolerance: float. The `atol` the check used.
+        max_abs_diff: float or None. Largest absolute output difference over
+            all checks; None when the file could not be run here
+            (`details["parity"]` says why).
+        tolerance: float or None. The `atol` the check used; None for a
+            quantized file, which is checked by arg-max agreement instead
+            (its float32 conversion is checked within `atol`).
         shapes_checked: list. Input shapes of each parity check.
         keras_latency_ms: float. Median Keras call time on the largest input.
         runtime_latency_ms: float. Median exported-runtime call time on it.
@@ -90,10 +94,19 @@ class ExportResult:
         return dataclasses.asdict(self)
 
     def summary(self) -> str:
+        if self.max_abs_diff is None:
+            return (f"{self.format}: {self.path} ({self.size_bytes / 1e6:.2f} MB), "
+                    f"not checked ({self.details.get('parity', 'no runtime')})")
+        bound = ("unbounded: quantized" if self.tolerance is None
+                 else f"tolerance {self.tolerance:g}")
+        extra = ""
+        if "size_ratio" in self.details:
+            extra = (f", {self.details['size_ratio']:.2f}x the float32 size, arg-max "
+                     f"agreement {self.details['argmax_agreement']:.1%}")
         return (
             f"{self.format}: {self.path} ({self.size_bytes / 1e6:.2f} MB), "
-            f"max |diff| {self.max_abs_diff:.2e} (tolerance {self.tolerance:g}) "
-            f"over shapes {self.shapes_checked}, latency "
+            f"max |diff| {self.max_abs_diff:.2e} ({bound}) "
+            f"over shapes {self.shapes_checked}{extra}, latency "
             f"{self.runtime_latency_ms:.2f} ms vs Keras {self.keras_latency_ms:.2f} ms"
         )
 

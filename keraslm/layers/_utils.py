@@ -83,7 +83,9 @@ def merge_padding_and_attention_mask(padding_mask, attention_mask):
     """Merges a `(batch, keys)` padding mask and a 3D attention mask."""
     if padding_mask is None:
         return attention_mask
-    padding_mask = keras.ops.cast(padding_mask, "bool")[:, None, :]
+    # expand_dims, not [:, None]: a new axis on a bool tensor of dynamic
+    # shape is a StridedSlice that TFLite builtins cannot run.
+    padding_mask = keras.ops.expand_dims(keras.ops.cast(padding_mask, "bool"), 1)
     if attention_mask is None:
         return padding_mask
     return keras.ops.logical_and(

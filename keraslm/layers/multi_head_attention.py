@@ -390,10 +390,11 @@ class MultiHeadAttention(keras.layers.Layer):
                     key_positions[None, :] < start + new_length,
                     (query_length, key_length),
                 )
-            mask = merge(mask, position_mask[None, :, :])
+            mask = merge(mask, ops.expand_dims(position_mask, 0))
         if mask is None:
             return None
-        return mask[:, None, :, :]
+        # expand_dims: a bool StridedSlice with a new axis is not a TFLite builtin.
+        return ops.expand_dims(mask, 1)
 
     def get_config(self):
         return {
