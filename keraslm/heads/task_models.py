@@ -126,9 +126,13 @@ def masked_lm_model(backbone, token_embedding=None, activation="gelu",
     return keras.Model(backbone.input, logits, name="masked_lm")
 
 
-def classification_model(backbone, num_classes, pooling="cls", hidden_dim=None,
+def classification_model(backbone, num_classes, pooling="auto", hidden_dim=None,
                          dropout=0.1, padding_id=0):
     """Sequence classification: pooled hidden states -> class logits.
+
+    `pooling="auto"` (the default) is `"cls"` (the first position) for
+    attention backbones and `"mean"` (over real tokens) for backbones with
+    recurrent layers, whose first position has seen only the first token.
 
     Example:
 
@@ -137,6 +141,10 @@ def classification_model(backbone, num_classes, pooling="cls", hidden_dim=None,
         "classification", backbone=encoder, num_classes=2, pooling="mean")
     ```
     """
+    if pooling == "auto":
+        recurrent = any(isinstance(layer, keras.layers.RNN)
+                        for layer in backbone._flatten_layers(include_self=False))
+        pooling = "mean" if recurrent else "cls"
     head = ClassificationHead(num_classes=num_classes, pooling=pooling,
                               hidden_dim=hidden_dim, dropout=dropout,
                               name=_unique_name(backbone, "classification_head"))
