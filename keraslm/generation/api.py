@@ -202,13 +202,15 @@ def _left_pad(prompts):
     return batch, (padding if padding.any() else None)
 
 
-def _decode(model, prompts, max_new_tokens, options):
+def _decode(model, prompts, max_new_tokens, options, decoder=None):
+    """New ids for each prompt with the checked `options` of `generate_ids`;
+    `decoder` defaults to `decoders.decoder_for(model)`."""
     import keras
 
     from keraslm.generation.beam import beam_search
     from keraslm.generation.decoders import decoder_for
 
-    decoder = decoder_for(model)
+    decoder = decoder or decoder_for(model)
     decoder.check_length(max(len(row) for row in prompts), max_new_tokens)
     if max_new_tokens == 0:
         return [[] for _ in prompts]

@@ -19,6 +19,10 @@ loop of `keraslm.generation.api`) uses:
   carry their left padding, which is masked and left out of the positions.
 - `StateDecoder`: models with `call_with_state` (`keraslm.models.LSTMLM`):
   the recurrent state; padding (id 0) leaves it unchanged.
+- `Seq2SeqDecoder`: encoder-decoder models
+  (`keraslm.models.Seq2SeqTransformer`), built with the batch of sources:
+  the encoder and the cross-attention keys/values run once, in `prefill`;
+  the decoder's self-attention has a key/value cache.
 - `RerunDecoder`: any other causal LM, run on the whole (right-padded)
   sequence at every step. Correct, but each token costs the whole sequence.
 
@@ -104,6 +108,48 @@ class StateDecoder(CacheDecoder):
         from keras import ops
 
         return [[ops.take(part, indices, axis=0) for part in layer] for layer in state]
+
+
+class Seq2SeqDecoder(CacheDecoder):
+    """An encoder-decoder model decoding the targets of `source_ids`.
+
+    `source_ids` is an int array `(batch, source_length)`, right-padded with
+    0, one row per decoder row. The state is `(cache, encoder_padding_mask,
+    cross_cache)`, all batch-first, so beam search reorders it like a cache.
+    """
+
+    def __init__(self, model, source_ids):
+        self.model = model
+        self.source_ids = np.asarray(source_ids, "int32")
+
+    def check_length(self, longest_prompt, max_new_tokens):
+        limit = self.model.max_sequence_length
+        longest = max(self.source_ids.shape[1], longest_prompt + max_new_tokens)
+        if self.model.position_encoding == "learned" and longest > limit:
+            raise ValueError(
+                f"A source of {self.source_ids.shape[1]} tokens or {longest_prompt} "
+                f"start token(s) + max_new_tokens={max_new_tokens} exceeds the "
+                f"model's max_sequence_length ({limit}).")
+
+    def prefill(self, batch, left_padding, total_length):
+        from keras import ops
+
+        if left_padding is not None:
+            raise ValueError("Target prefixes of an encoder-decoder batch must have one "
+                             f"length. Received left padding {list(left_padding)}.")
+        encoder_outputs, padding_mask = self.model.encode(
+            ops.convert_to_tensor(self.source_ids))
+        cross_cache = self.model.cross_attention_cache(encoder_outputs)
+        cache = self.model.empty_cache(len(batch), total_length)
+        logits, _, cache = self.model.call_with_cache(
+            ops.convert_to_tensor(batch, "int32"), padding_mask, cache, cross_cache, 0)
+        return logits[:, -1], (cache, padding_mask, cross_cache)
+
+    def step(self, token_ids, state, index):
+        cache, padding_mask, cross_cache = state
+        logits, _, cache = self.model.call_with_cache(
+            token_ids[:, None], padding_mask, cache, cross_cache, index)
+        return logits[:, -1], (cache, padding_mask, cross_cache)
 
 
 class RerunDecoder:
