@@ -9,6 +9,7 @@ keraslm generate runs/lm --prompt "ROMEO:" --sampler top_k --max-new-tokens 200
 keraslm generate runs/lm --input prompts.txt --num-beams 4 --no-repeat-ngram-size 3
 keraslm generate runs/lm --prompt "ROMEO:" --repetition-penalty 1.3 --stop "\\n\\n"
 keraslm generate runs/mt --prompt "In the beginning God created"   # greedy
+keraslm generate runs/mt --input sources.txt --num-beams 4 > translations.txt
 ```
 """
 
@@ -24,8 +25,8 @@ def configure(parser):
                         help="prompts of --input decoded together")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--sampler", default=None,
-                        help="greedy, top_k, top_p or random (default: top_k, "
-                             "greedy with --num-beams)")
+                        help="greedy, top_k, top_p or random (default: top_k for "
+                             "lm runs, greedy for translate runs and with --num-beams)")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--top-k", type=int, default=40)
     parser.add_argument("--top-p", type=float, default=0.9)
@@ -93,13 +94,16 @@ def run(args):
         raise ValueError(f"generate needs a run of a task that decodes "
                          f"({', '.join(decoding)}). Received a run of task "
                          f"{config.task!r}.")
+    if args.sampler is None and args.num_beams is None:
+        options["sampler"] = task.default_sampler
     model, tokenizer = run_dir.load_model(args.checkpoint), run_dir.load_tokenizer()
     if prompts is None:
         print(task.generate(model, tokenizer, args.prompt or "", args.max_new_tokens,
                             **options))
         return 0
-    # Tasks with their own `generate` (translate) take one text at a time.
-    batched = type(task).generate is Task.generate
+    # Tasks whose `generate` takes a list (the built-in ones) get batches;
+    # a plugin's `generate` that takes one text gets one at a time.
+    batched = getattr(type(task), "generates_batches", type(task).generate is Task.generate)
     for start in range(0, len(prompts), args.batch_size):
         chunk = prompts[start:start + args.batch_size]
         if batched:

@@ -71,6 +71,11 @@ class Task:
       name means the model takes a single tensor.
     - `decodes`: bool. Whether `keraslm generate` applies (`generate`: it
       continues text, or translates it).
+    - `default_sampler`: str. The sampler `keraslm generate` uses when
+      none is given (`"top_k"`; `"greedy"` for translation).
+    - `generates_batches`: bool. Whether an overridden `generate` takes a
+      list of prompts (the base `generate` does); otherwise `keraslm
+      generate --input` calls it once per line.
     - `init_from_tasks`: tuple of str. Tasks whose runs can be this task's
       starting point (`--init-from`): their backbone and tokenizer are taken
       and this task's head is put on top.
@@ -86,6 +91,7 @@ class Task:
     default_loss = "masked_sparse_categorical_crossentropy"
     model_inputs = ("token_ids",)
     decodes = False
+    default_sampler = "top_k"
     init_from_tasks = ()
     metrics = ()
 

@@ -29,12 +29,19 @@ class TranslationTask(Task):
     metrics = ("perplexity", "accuracy")
     Options = TranslationOptions
     decodes = True
+    default_sampler = "greedy"
+    generates_batches = True
 
     def generate(self, model, tokenizer, prompt, max_new_tokens, **options):
-        """The translation of `prompt` (greedy; sampling options do not apply)."""
+        """The translation of `prompt` (a string, or a list of them decoded
+        as batches); `options` are those of `keraslm.generation.translate`
+        (greedy by default; `num_beams`, `no_repeat_ngram_size`, `stop`, ...)."""
         from keraslm import generation
 
-        return generation.translate(model, tokenizer, [prompt], max_new_tokens)[0]
+        single = isinstance(prompt, str)
+        targets = generation.translate(model, tokenizer, [prompt] if single else prompt,
+                                       max_new_tokens, **options)
+        return targets[0] if single else targets
 
     def read(self, path):
         from keraslm import data
