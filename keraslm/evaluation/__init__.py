@@ -1,5 +1,6 @@
 """`keraslm.evaluation`: task metrics computed from a model's outputs."""
 
 from keraslm.evaluation.classification import binary_roc_auc, classification_metrics
+from keraslm.evaluation.text import bleu, chrf, rouge
 
-__all__ = ["binary_roc_auc", "classification_metrics"]
+__all__ = ["binary_roc_auc", "classification_metrics", "bleu", "chrf", "rouge"]
