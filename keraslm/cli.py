@@ -92,11 +92,12 @@ def main(argv=None) -> int:
 
 def _user_errors():
     from keraslm import plugins, registry
+    from keraslm.exporting import ExportError
     from keraslm.training.run import TrainingError
     from keraslm.training.run_directory import RunLockedError
 
     return (ValueError, OSError, plugins.PluginError, registry.RegistryError,
-            TrainingError, RunLockedError)
+            TrainingError, RunLockedError, ExportError)
 
 
 def _error_line(name, command, error):

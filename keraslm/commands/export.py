@@ -6,7 +6,9 @@ with Keras. For a quantized file (`--quantize`), the task's metrics are
 measured twice on the run's validation data (or test, else training data):
 with the Keras model and with the exported file in its runtime, and the
 report holds both and their difference (`metrics` in the report). Options an
-exporter does not take are refused before anything is converted.
+exporter does not take, or values outside the `choices` it registered
+(`choices={"quantize": (...)}` in its metadata), are refused before the
+model is read.
 
 ```bash
 keraslm export runs/lm --format onnx
@@ -29,6 +31,18 @@ EXPORTER_OPTIONS = {
 }
 
 
+def _positive_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Received: {text!r}")
+    return value
+
+
 def configure(parser):
     configure_run_dir(parser)
     parser.add_argument("--format", default="saved_model",
@@ -41,10 +55,10 @@ def configure(parser):
                         help="tflite: none, float16, dynamic_int8 or int8")
     parser.add_argument("--allow-select-ops", action="store_true", default=None,
                         help="tflite: keep Select-TF (Flex) ops instead of refusing")
-    parser.add_argument("--sequence-length", type=int, default=None,
+    parser.add_argument("--sequence-length", type=_positive_int, default=None,
                         help="tflite: length of a static signature (recurrent models; "
                              "default: the run's sequence_length)")
-    parser.add_argument("--eval-examples", type=int, default=200,
+    parser.add_argument("--eval-examples", type=_positive_int, default=200,
                         help="examples for the metric comparison of a quantized file")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -57,17 +71,24 @@ def sample_inputs(config, task, tokenizer):
 
 def exporter_options(exporter, args, config):
     """The exporter keywords given on the command line, checked against the
-    exporter's signature (an option it does not take is refused)."""
+    exporter's signature (an option it does not take is refused) and the
+    `choices` metadata it registered (a value outside them is refused)."""
     parameters = inspect.signature(exporter.load()).parameters
     options = {name: getattr(args, name) for name in EXPORTER_OPTIONS
                if getattr(args, name, None) is not None}
     refused = [EXPORTER_OPTIONS[name] for name in options if name not in parameters]
     if refused:
-        accepted = [f"--{name.replace('_', '-')}" for name in parameters
-                    if name in EXPORTER_OPTIONS] or ["none of these"]
+        accepted = [flag for name, flag in EXPORTER_OPTIONS.items() if name in parameters]
+        takes = (f"it takes {', '.join(accepted)}" if accepted else
+                 f"it takes none of {', '.join(EXPORTER_OPTIONS.values())}")
         raise ValueError(
-            f"The {exporter.name} exporter does not take {', '.join(refused)} "
-            f"(it takes: {', '.join(accepted)}).")
+            f"The {exporter.name} exporter does not take {', '.join(refused)} ({takes}).")
+    for name, allowed in exporter.metadata.get("choices", {}).items():
+        if name in options and options[name] not in allowed:
+            flag = EXPORTER_OPTIONS.get(name, name)
+            raise ValueError(
+                f"{flag} must be one of {', '.join(map(str, allowed))} for the "
+                f"{exporter.name} exporter. Received: {flag} {options[name]}")
     if "sequence_length" in parameters and "sequence_length" not in options:
         options["sequence_length"] = config.sequence_length
     if options.get("quantize") == "int8" and "representative_inputs" in parameters:
@@ -151,13 +172,12 @@ def run(args):
         raise ValueError(f"The output {output} exists. Pass --overwrite to replace "
                          f"it, or -o to write elsewhere.")
     quantized = options.get("quantize") not in (None, "none")
-    if args.eval_examples < 1:
-        raise ValueError(f"--eval-examples must be >= 1. Received: {args.eval_examples}")
     config, task, model, tokenizer = load_run(run_dir.path, args.checkpoint)
     examples = _evaluation_examples(config, task, args.eval_examples) if quantized else None
     if "representative_inputs" in options:
+        length = options.get("sequence_length") or config.sequence_length
         options["representative_inputs"] = task.sample_inputs(
-            task.read_files(config.train), tokenizer, shapes=((16, 64),) * 4)
+            task.read_files(config.train), tokenizer, shapes=((16, length),) * 4)
     result = keraslm.export(model, output, format=args.format, atol=args.atol,
                             inputs=sample_inputs(config, task, tokenizer), **options)
     runtime = exporter.metadata.get("runtime")

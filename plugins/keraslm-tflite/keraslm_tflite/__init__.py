@@ -24,6 +24,7 @@ keraslm export runs/reviews --format tflite --quantize dynamic_int8
 """
 
 import keraslm
+from keraslm_tflite.convert import QUANTIZE  # a plain tuple: no TensorFlow import
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,5 @@ def register_exporters(register):
                     "quantization, checked in ai_edge_litert.",
         file_extension=".tflite",
         runtime="keraslm_tflite.runtime:load",
+        choices={"quantize": QUANTIZE},
     )

@@ -12,7 +12,12 @@
   (`ai_edge_litert.schema_py_generated`); Select-TF ops appear as custom
   ops named `Flex<TF op>`.
 - `flex_ops_by_layer(content)` maps each Flex op to the Keras layer path it
-  came from, read from the names of the op's output tensors.
+  came from, read from the names of the op's output tensors; where those
+  name no layer (an op whose output is the model's output is named
+  `StatefulPartitionedCall:0`), `ops_by_layer(model, spec, ...)` finds the
+  op in the traced TensorFlow graph instead.
+- `unsupported_ops(message)` reads, from a converter error, the TF ops that
+  TFLite has neither as a builtin nor as a Select-TF kernel (`Erfinv`).
 
 Example:
 
@@ -52,7 +57,8 @@ def convert(model, spec, *, quantize="none", representative=None):
             at run time; `"int8"` quantizes weights and activations with
             ranges measured on `representative` (inputs and outputs stay as
             the model's: int32 ids in, float logits out).
-        representative: list of input batches, for `"int8"`.
+        representative: list of input batches, for `"int8"`. With a static
+            `spec` length, each row is right-padded with 0 or cut to it.
 
     Example:
 
@@ -70,10 +76,14 @@ def convert(model, spec, *, quantize="none", representative=None):
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "int8":
+            length = spec.shape[1] if len(spec.shape) > 1 else None
+
             def batches():
                 for batch in representative:
                     for row in np.asarray(batch):
-                        yield [row[None]]
+                        if length is not None:  # a static signature: pad or cut
+                            row = np.pad(row[:length], (0, max(length - len(row), 0)))
+                        yield [row[None].astype(spec.dtype.as_numpy_dtype)]
             converter.representative_dataset = batches
         return converter
 
@@ -118,40 +128,76 @@ def operators(content) -> list:
     return sorted(found)
 
 
-def flex_ops_by_layer(content, layer_names=()) -> dict:
+def _layer_path(name, layer_names):
+    """The Keras layer path in a TensorFlow op or tensor name: the scopes up
+    to the innermost one that `layer_names` holds, each given back its
+    layer's name where TensorFlow added a call count (`lstm_0_1`). None when
+    no scope is a layer."""
+    import re
+
+    def layer(component):
+        plain = re.sub(r"_\d+$", "", component)
+        return plain if component not in layer_names and plain in layer_names else component
+
+    parts = [layer(part) for part in name.split(";")[0].split("/")[:-1]]
+    known = [i for i, part in enumerate(parts) if part in layer_names]
+    return "/".join(parts[:known[-1] + 1]) if known else None
+
+
+def ops_by_layer(model, spec, op_types) -> dict:
+    """`{TF op type: sorted layer paths}` of the ops of those types in the
+    TensorFlow graph of `model` traced for `spec` (its functions included,
+    e.g. a `while` body), for ops the converter did not name.
+
+    Example:
+
+    ```python
+    ops_by_layer(model, tf.TensorSpec((None, None), tf.int32), ["Cosh"])
+    # {'Cosh': ['functional/odd_layer']}
+    ```
+    """
+    import tensorflow as tf
+
+    layer_names = {layer.name for layer in model._flatten_layers()}
+    function = tf.function(lambda token_ids: model(token_ids, training=False))
+    graph = function.get_concrete_function(spec).graph.as_graph_def()
+    nodes = list(graph.node) + [node for f in graph.library.function for node in f.node_def]
+    found = {op: set() for op in op_types}
+    for node in nodes:
+        if node.op in found:
+            found[node.op].add(_layer_path(node.name, layer_names) or node.name)
+    return {op: sorted(paths) for op, paths in found.items()}
+
+
+def flex_ops_by_layer(content, layer_names=(), model=None, spec=None) -> dict:
     """`{Flex op: sorted layer paths}` for every Select-TF op in the file.
 
     The layer path is the output tensor's name up to its last `/`, cut after
     the innermost component that `layer_names` holds. TensorFlow suffixes
     each scope with its call count (`lstm_0_1`); a component is given back
     its layer's name when `layer_names` holds it without the suffix
-    (`lstmlm/recurrent_stack/lstm_0`).
+    (`lstmlm/recurrent_stack/lstm_0`). Where no output name holds a layer
+    and `model` and `spec` are given, the op is looked up in the model's
+    TensorFlow graph (`ops_by_layer`); otherwise the tensor name is kept.
 
     Example:
 
     ```python
-    flex_ops_by_layer(content)  # {'FlexTensorListReserve': ['lstmlm/.../lstm_0']}
+    flex_ops_by_layer(content, [layer.name for layer in model._flatten_layers()])
+    # {'FlexTensorListReserve': ['lstmlm/recurrent_stack/lstm_0'], ...}
     ```
     """
-    import re
-
     names = set(layer_names)
-
-    def layer(component):
-        plain = re.sub(r"_\d+$", "", component)
-        return plain if component not in names and plain in names else component
-
     schema = _schema()
-    model = schema.Model.GetRootAs(content, 0)
+    flatbuffer = schema.Model.GetRootAs(content, 0)
     codes = {}
-    for index in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(index)
-        custom = code.CustomCode()
+    for index in range(flatbuffer.OperatorCodesLength()):
+        custom = flatbuffer.OperatorCodes(index).CustomCode()
         if custom and custom.decode().startswith("Flex"):
             codes[index] = custom.decode()
-    found = {}
-    for graph_index in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(graph_index)
+    found, unnamed = {}, {}
+    for graph_index in range(flatbuffer.SubgraphsLength()):
+        graph = flatbuffer.Subgraphs(graph_index)
         for op_index in range(graph.OperatorsLength()):
             op = graph.Operators(op_index)
             name = codes.get(op.OpcodeIndex())
@@ -160,11 +206,38 @@ def flex_ops_by_layer(content, layer_names=()) -> dict:
             layers = found.setdefault(name, set())
             for output in range(op.OutputsLength()):
                 tensor = graph.Tensors(op.Outputs(output)).Name().decode()
-                tensor = tensor.split(";")[0]
-                path = tensor.rsplit("/", 1)[0] if "/" in tensor else tensor
-                parts = [layer(part) for part in path.split("/")]
-                # Up to the innermost layer: `lstm_0/while/TensorArrayV2Write`
-                # is the op inside layer `lstm_0`.
-                known = [i for i, part in enumerate(parts) if part in names]
-                layers.add("/".join(parts[:known[-1] + 1] if known else parts))
+                # `lstm_0/while/TensorArrayV2Write` is the op inside layer `lstm_0`.
+                path = _layer_path(tensor, names)
+                if path is None:
+                    unnamed.setdefault(name, set()).add(tensor.split(";")[0])
+                else:
+                    layers.add(path)
+    for name, tensors in unnamed.items():
+        if found[name]:
+            continue
+        if model is not None and spec is not None:
+            found[name] = set(ops_by_layer(model, spec, [name[len("Flex"):]])[name[len("Flex"):]])
+        found[name] = found[name] or tensors
     return {name: sorted(layers) for name, layers in sorted(found.items())}
+
+
+def unsupported_ops(message) -> list:
+    """The TF ops a converter error says TFLite has no kernel for, neither
+    builtin nor Select-TF (`"Custom ops: Erfinv, Asinh"` in the message).
+
+    Example:
+
+    ```python
+    try:
+        convert(model, spec)
+    except Exception as error:
+        unsupported_ops(str(error))  # ['Erfinv']
+    ```
+    """
+    import re
+
+    found = set()
+    for line in re.findall(r"^Custom ops: (.*)$", message, flags=re.MULTILINE):
+        found.update(op.strip() for op in line.split(",") if op.strip())
+    found.update(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", message))
+    return sorted(found)

@@ -10,8 +10,12 @@ What `export_tflite` does, in order:
 2. Converts the float32 model and lints its ops. A file that needs
    Select-TF (Flex) ops is refused, naming the ops and the layers they come
    from, unless `allow_select_ops=True`; then the report says the app must
-   link the Flex delegate.
-3. Quantizes if asked (`float16`, `dynamic_int8`, `int8`).
+   link the Flex delegate (and no parity check runs: no Python runtime here
+   links it). A TF op with neither a builtin nor a Select-TF kernel
+   (`Erfinv`) fails the conversion; the error names it and its layer.
+3. Quantizes if asked (`float16`, `dynamic_int8`, `int8`). `int8` is
+   refused up front for recurrent layers that loop over time: the
+   converter's calibration of their `WHILE` loop crashes the process.
 4. Runs the file in LiteRT on `inputs` and compares with Keras. A float32
    file must agree within `atol`. A quantized file cannot: the float32
    conversion is checked within `atol` first (the graph is right), then the
@@ -33,14 +37,21 @@ import os
 from keraslm.exporting import ExportError, ExportParityError, ExportResult, finish
 from keraslm.exporting.parity import artifact_size, check_parity, keras_reference, median_latency_ms
 
-from keraslm_tflite.convert import QUANTIZE, convert, flex_ops_by_layer, operators
+from keraslm_tflite.convert import (
+    QUANTIZE,
+    convert,
+    flex_ops_by_layer,
+    operators,
+    ops_by_layer,
+    unsupported_ops,
+)
 
 
-def _has_recurrent_layer(model):
+def _recurrent_layers(model):
     import keras
 
-    return any(isinstance(layer, keras.layers.RNN)
-               for layer in model._flatten_layers(include_self=False))
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.RNN)]
 
 
 def _argmax_agreement(model, run, inputs):
@@ -55,13 +66,14 @@ def _argmax_agreement(model, run, inputs):
     return same / max(total, 1)
 
 
-def _refuse_flex(flex):
+def _refuse_flex(flex, recurrent):
     found = "; ".join(f"{op} (from {', '.join(layers)})" for op, layers in flex.items())
+    hint = (" Recurrent layers export to builtins with a static shape "
+            "(static_shape=True, the default for them; --sequence-length N sets "
+            "the length)." if recurrent else "")
     return ExportError(
         f"The model needs Select-TF ops, which LiteRT's builtin runtime cannot run: "
-        f"{found}. Recurrent layers export to builtins with a static shape "
-        f"(static_shape=True, the default for them; --sequence-length N sets the "
-        f"length). To export with these ops anyway, pass allow_select_ops=True "
+        f"{found}.{hint} To export with these ops anyway, pass allow_select_ops=True "
         f"(--allow-select-ops); the app must then link the Flex delegate.")
 
 
@@ -131,6 +143,15 @@ def export_tflite(model, path, *, inputs, atol=1e-4, quantize="none",
     if len(model.inputs) != 1:
         raise ExportError("The tflite exporter handles models with one input. "
                           f"Received a model with {len(model.inputs)} inputs.")
+    looped = [layer.name for layer in _recurrent_layers(model) if not layer.unroll]
+    if quantize == "int8" and looped:
+        # Measured: the converter's int8 calibration of the WHILE loop ends
+        # the process with a segmentation fault (TF 2.21).
+        raise ValueError(
+            f"quantize='int8' is not supported for recurrent layers that loop over "
+            f"time ({', '.join(looped)}): the TFLite converter crashes on their WHILE "
+            f"loop. Use quantize='dynamic_int8' or 'float16', or build the layers "
+            f"with unroll=True. Received: quantize='int8'")
     try:
         import numpy as np
         import tensorflow as tf
@@ -141,7 +162,7 @@ def export_tflite(model, path, *, inputs, atol=1e-4, quantize="none",
                           "Install it with: pip install keraslm-tflite") from error
 
     spec = model.inputs[0]
-    static = _has_recurrent_layer(model) if static_shape is None else bool(static_shape)
+    static = bool(_recurrent_layers(model)) if static_shape is None else bool(static_shape)
     if static:
         length = sequence_length or max(np.shape(batch)[1] for batch in inputs)
         shape = (1, length)
@@ -155,12 +176,22 @@ def export_tflite(model, path, *, inputs, atol=1e-4, quantize="none",
             content = convert(model, signature, quantize=mode,
                               representative=representative)
         except Exception as error:  # noqa: BLE001 - the converter raises many types
+            missing = unsupported_ops(str(error))
+            if missing:
+                found = "; ".join(f"{op} (from {', '.join(layers)})" for op, layers in
+                                  ops_by_layer(model, signature, missing).items())
+                raise ExportError(
+                    f"The model uses TF ops that TFLite has neither as a builtin nor "
+                    f"as a Select-TF op: {found}. Write those layers with other ops "
+                    f"(keras.ops that lower to TFLite builtins).") from error
+            lines = str(error).strip().splitlines() or [""]
+            line = next((line for line in lines if "error:" in line), lines[0])
             raise ExportError(f"The TFLite converter could not convert the model "
                               f"(quantize={mode}): {type(error).__name__}: "
-                              f"{str(error).strip().splitlines()[-1][:500]}") from error
-        flex = flex_ops_by_layer(content, layer_names)
+                              f"{line.strip()[:500]}") from error
+        flex = flex_ops_by_layer(content, layer_names, model, signature)
         if flex and not allow_select_ops:
-            raise _refuse_flex(flex)
+            raise _refuse_flex(flex, bool(_recurrent_layers(model)))
         return content, flex
 
     content, flex = converted("none")

@@ -9,9 +9,11 @@ shape and it returns the file's output as numpy.
   to) is run one row at a time: each row is right-padded with 0 (the padding
   id) to `L`, and per-token outputs are cut back to the row's length. A row
   longer than `L` is refused.
-- Files with Select-TF (Flex) ops run in TensorFlow's `tf.lite.Interpreter`,
-  which links the Flex delegate; all other files run in LiteRT
-  (`ai_edge_litert.interpreter`), the runtime apps embed.
+- Files run in LiteRT (`ai_edge_litert.interpreter`), the runtime apps
+  embed. A file with Select-TF (Flex) ops is refused with a `ValueError`
+  naming them: no Python runtime on this stack links the Flex delegate
+  (measured: `tf.lite.Interpreter` fails with "Select TensorFlow op(s) ...
+  not supported by this interpreter" too).
 
 Example:
 
@@ -51,23 +53,20 @@ class TFLiteRunner:
         self.operators = operators(content)
         self.flex = [op for op in self.operators if op.startswith("Flex")]
         if self.flex:
-            import tensorflow as tf
+            raise ValueError(
+                f"{self.path} needs Select-TF ops ({', '.join(self.flex)}), which "
+                f"only an app that links the Flex delegate can run; neither "
+                f"ai_edge_litert nor tf.lite.Interpreter links it in Python.")
+        import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
 
-            self._interpreter = tf.lite.Interpreter(model_content=content,
-                                                    num_threads=num_threads)
-            self.runtime = f"tf.lite.Interpreter (Flex delegate) {tf.__version__}"
-        else:
-            import ai_edge_litert
-            from ai_edge_litert.interpreter import Interpreter
+        self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        version = getattr(ai_edge_litert, "__version__", None)
+        if version is None:
+            import importlib.metadata
 
-            self._interpreter = Interpreter(model_content=content,
-                                            num_threads=num_threads)
-            version = getattr(ai_edge_litert, "__version__", None)
-            if version is None:
-                import importlib.metadata
-
-                version = importlib.metadata.version("ai-edge-litert")
-            self.runtime = f"ai_edge_litert {version}"
+            version = importlib.metadata.version("ai-edge-litert")
+        self.runtime = f"ai_edge_litert {version}"
         [self._input] = self._interpreter.get_input_details()
         self._outputs = self._interpreter.get_output_details()
         signature = self._input.get("shape_signature", self._input["shape"])
