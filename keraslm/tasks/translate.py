@@ -1,10 +1,15 @@
 """The `translate` task: sequence to sequence (translation, summarization).
 
 Reads `.tsv` source/target pairs, trains an encoder-decoder Transformer with
-teacher forcing and reports the target tokens' loss, perplexity and accuracy.
+teacher forcing and reports the target tokens' loss, perplexity and
+accuracy, and scores of decoded validation sources: BLEU and chrF by
+default (as sacrebleu), ROUGE-1/2/L for summarization (`--scores
+bleu,chrf,rouge`; as rouge-score); the translations are written to
+`translations.txt` in the run directory.
 
 ```bash
 keraslm train --task translate --train bible/train.tsv --valid bible/valid.tsv -o runs/mt
+keraslm train --task translate --train news.tsv --scores rouge -o runs/summaries
 ```
 """
 
@@ -17,6 +22,12 @@ from keraslm.tasks.base import Task, token_metrics
 class TranslationOptions:
     source_column: int | None = None  # TSV column of the source (None: the first of two)
     target_column: int | None = None  # TSV column of the target (None: the second of two)
+    decode_examples: int = 200  # sources decoded (greedy) for the scores in evaluation; 0: none
+    scores: str = "bleu,chrf"  # scores of the decoded outputs: any of bleu, chrf, rouge
+
+
+#: The scores `scores=` can name.
+SCORES = ("bleu", "chrf", "rouge")
 
 
 class TranslationTask(Task):
@@ -26,7 +37,7 @@ class TranslationTask(Task):
     default_model = "seq2seq_transformer"
     head = "seq2seq_lm"
     model_inputs = ("encoder_token_ids", "decoder_token_ids")
-    metrics = ("perplexity", "accuracy")
+    metrics = ("perplexity", "accuracy", "bleu", "chrf")
     Options = TranslationOptions
     decodes = True
     default_sampler = "greedy"
@@ -77,6 +88,38 @@ class TranslationTask(Task):
     def build_backbone(self, base):
         return base  # a Seq2SeqTransformer is the whole model
 
+    def check(self):
+        count = self.options.decode_examples
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"`decode_examples` must be an integer >= 0 (0: no BLEU "
+                             f"or chrF). Received: decode_examples={count!r}")
+
     def evaluate(self, model, examples, tokenizer, loss=None):
-        return token_metrics(model, self.dataset(examples, tokenizer, False),
-                             "target_tokens", loss)
+        """Teacher-forced loss, perplexity and accuracy of the target tokens;
+        then the first `decode_examples` sources are translated (greedy) and
+        scored against their targets with sacrebleu-compatible BLEU and chrF
+        (`keraslm.evaluation`). The translations, one per line, are left in
+        `self.evaluation_files["translations.txt"]` (written into the run
+        directory by training and `keraslm evaluate`)."""
+        from keraslm import evaluation, generation
+
+        metrics = token_metrics(model, self.dataset(examples, tokenizer, False),
+                                "target_tokens", loss)
+        count = min(self.options.decode_examples, len(examples.sources))
+        if count:
+            sources, references = examples.sources[:count], examples.targets[:count]
+            length = min(self.config.sequence_length, model.max_sequence_length - 1)
+            hypotheses = generation.translate(model, tokenizer, sources, length,
+                                              max_source_length=self.config.sequence_length)
+            names = {name.strip() for name in self.options.scores.split(",")}
+            if "bleu" in names:
+                metrics["bleu"] = evaluation.bleu(hypotheses, references)["score"]
+            if "chrf" in names:
+                metrics["chrf"] = evaluation.chrf(hypotheses, references)["score"]
+            if "rouge" in names:
+                rouge = evaluation.rouge(hypotheses, references)
+                metrics.update({name: rouge[name]["fmeasure"] for name in rouge})
+            metrics["decoded_examples"] = count
+            self.evaluation_files = {
+                "translations.txt": "".join(h.replace("\n", " ") + "\n" for h in hypotheses)}
+        return metrics

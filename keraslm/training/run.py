@@ -614,6 +614,7 @@ def _train(config, run, resume, started):
     _say(config, "[evaluate] validation")
     metrics = {"final": task.evaluate(model, valid_examples, tokenizer, loss),
                "steps": total_steps}
+    write_evaluation_files(task, run.path)
     best_path = run.file("best_checkpoint")
     if os.path.exists(best_path):
         best_model = keraslm.load_model(best_path)
@@ -707,3 +708,17 @@ def _count_batches(dataset):
 def remove_run(run_dir):
     """Deletes a run directory (used by tests and `--overwrite`)."""
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def write_evaluation_files(task, directory):
+    """Writes what the task's last `evaluate` left in `task.evaluation_files`
+    (file name -> text; the translate task's `translations.txt`) into
+    `directory`, each file replaced atomically; returns their paths."""
+    paths = []
+    for name, text in (getattr(task, "evaluation_files", None) or {}).items():
+        path = os.path.join(directory, os.path.basename(name))
+        with atomic_path(path) as partial:
+            with open(partial, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        paths.append(path)
+    return paths
