@@ -91,8 +91,13 @@ class TranslationTask(Task):
     def check(self):
         count = self.options.decode_examples
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"`decode_examples` must be an integer >= 0 (0: no BLEU "
-                             f"or chrF). Received: decode_examples={count!r}")
+            raise ValueError(f"`decode_examples` must be an integer >= 0 (0: no "
+                             f"scores). Received: decode_examples={count!r}")
+        names = [name.strip() for name in str(self.options.scores).split(",") if name.strip()]
+        unknown = sorted(set(names) - set(SCORES))
+        if unknown or not names:
+            raise ValueError(f"`scores` must be a comma-separated list of {', '.join(SCORES)}. "
+                             f"Received: scores={self.options.scores!r}")
 
     def evaluate(self, model, examples, tokenizer, loss=None):
         """Teacher-forced loss, perplexity and accuracy of the target tokens;

@@ -109,6 +109,13 @@ CASES = [
                                    "received 3", "--source-column N"]),
     ("pairs-empty-target", "translate", {"train.tsv": PAIRS + "Light\t \n"},
      ["--train", "{train.tsv}"], ["line 3: empty target"]),
+    ("translate-scores", "translate", {"train.tsv": PAIRS},
+     ["--train", "{train.tsv}", "--scores", "bleu,meteor"],
+     ["`scores` must be a comma-separated list of bleu, chrf, rouge",
+      "Received: scores='bleu,meteor'"]),
+    ("translate-decode-examples", "translate", {"train.tsv": PAIRS},
+     ["--train", "{train.tsv}", "--decode-examples", "-1"],
+     ["`decode_examples` must be an integer >= 0 (0: no scores)", "Received: decode_examples=-1"]),
     # -- qa --------------------------------------------------------------------
     ("qa-broken-json", "qa", {"train.jsonl": QA_GOOD + "\n{\"question\": \n"},
      ["--train", "{train.jsonl}"], ["train.jsonl:2: not valid JSON"]),

@@ -212,6 +212,18 @@ def test_translation_learns(corpus, tmp_path):
     task.options = dataclasses.replace(task.options, decode_examples=0)
     other_loss = task.evaluate(model, rotated, tokenizer)["loss"]
     assert other_loss > final["loss"] + 0.3, (final["loss"], other_loss)
+    # Summarization-style scores: ROUGE of the decoded outputs, as rouge-score.
+    from rouge_score import rouge_scorer
+
+    task.options = dataclasses.replace(task.options, decode_examples=20, scores="rouge")
+    scored = task.evaluate(model, pairs, tokenizer)
+    assert "bleu" not in scored
+    decoded = task.evaluation_files["translations.txt"].splitlines()
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
+    for name in ("rouge1", "rouge2", "rougeL"):
+        assert scored[name] == pytest.approx(np.mean([
+            scorer.score(reference, hypothesis)[name].fmeasure
+            for hypothesis, reference in zip(decoded, pairs.targets[:20])]), abs=1e-12)
     # The final evaluation decoded the first 100 validation sources (greedy)
     # into translations.txt; its BLEU and chrF are sacrebleu's on that file.
     with open(os.path.join(result.run_dir, "translations.txt"), encoding="utf-8") as handle:
