@@ -10,7 +10,7 @@ TASKS = {
     "classify": ("keraslm.tasks.classify:ClassificationTask",
                  "Text classification; accuracy, macro F1, confusion matrix."),
     "tag": ("keraslm.tasks.tag:TaggingTask",
-            "Sequence labelling (CoNLL); word accuracy, macro F1."),
+            "Sequence labelling (CoNLL); word accuracy, macro F1; entity F1 for BIO tags."),
     "translate": ("keraslm.tasks.translate:TranslationTask",
                   "Sequence to sequence (source<TAB>target); target-token accuracy."),
 }

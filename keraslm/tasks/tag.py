@@ -5,6 +5,11 @@ tokenizes each word on its own and labels its first subword, and reports
 word-level loss, accuracy and macro F1. A tag that training never saw cannot
 be predicted: such words count as errors and are reported.
 
+When the labels are entity tags (BIO/IOB2: each `O`, `B-TYPE` or `I-TYPE`),
+`evaluate` also reports entity-level precision, recall and F1, micro and per
+type, as seqeval and conlleval compute them
+(`keraslm.evaluation.entity_metrics`).
+
 ```bash
 keraslm train --task tag --train brown/train.conll --test brown/test.conll -o runs/pos
 ```
@@ -24,7 +29,7 @@ class TaggingOptions:
 
 class TaggingTask(Task):
     name = "tag"
-    description = "Sequence labelling (CoNLL); word accuracy, macro F1."
+    description = "Sequence labelling (CoNLL); word accuracy, macro F1; entity F1 for BIO tags."
     Options = TaggingOptions
     formats = ("conll",)
     head = "token_classification"
@@ -152,22 +157,87 @@ class TaggingTask(Task):
                 for part, dtype in ((true, "int64"), (predicted, "int64"), (unseen, bool))]
         return (*flat, mean_loss)
 
+    def reports_entities(self) -> bool:
+        """Whether `evaluate` scores entities: the label vocabulary looks like
+        BIO/IOB2 entity tags (`keraslm.evaluation.entities.is_entity_label_set`:
+        every label `O`, `B-TYPE` or `I-TYPE`, not all `O`)."""
+        from keraslm.evaluation.entities import is_entity_label_set
+
+        return (self.label_vocabulary is not None
+                and is_entity_label_set(self.label_vocabulary.labels))
+
+    def predict_tags(self, model, examples, tokenizer, loss=None):
+        """Per-sentence tags: `(gold, predicted, unseen, loss)`.
+
+        `predict_sentences` with the ids as tag strings: `gold` and
+        `predicted` are lists (one per sentence) over the words kept after
+        truncation; `gold` holds the file's tags (unseen ones included),
+        `unseen[i][j]` marks words whose gold tag the training data never
+        shows (no prediction can match it).
+
+        Example:
+
+        ```python
+        config, task, model, tokenizer = keraslm.training.load_run("runs/ner")
+        gold, predicted, _, _ = task.predict_tags(model, task.read("test.conll"),
+                                                  tokenizer)
+        keraslm.evaluation.entity_metrics(gold, predicted)["f1"]
+        ```
+        """
+        _, ids, unseen, mean_loss = self.predict_sentences(model, examples, tokenizer, loss)
+        labels = self.label_vocabulary.labels
+        predicted = [[labels[i] for i in sentence] for sentence in ids]
+        gold = [list(tags[:len(p)]) for tags, p in zip(examples.tags, predicted)]
+        return gold, predicted, [flags.tolist() for flags in unseen], mean_loss
+
     def evaluate(self, model, examples, tokenizer, loss=None):
         """Word accuracy and macro F1 (first subwords); unseen tags count as
-        errors (`unseen_tag_words` says how many)."""
+        errors (`unseen_tag_words` says how many).
+
+        When the labels are entity tags (`reports_entities`), also entity
+        precision, recall and F1 (micro: `entity_precision`, `entity_recall`,
+        `entity_f1`; `entity_macro_f1`; `per_type`: `{type: {precision,
+        recall, f1, support}}`; `entities`, `predicted_entities`), over the
+        file's tags as written: an entity of a tag training never saw
+        counts as missed.
+        """
         import numpy as np
 
         from keraslm import registry
 
-        true, predicted, unseen, mean_loss = self.predict_words(
+        true, predicted, unseen, mean_loss = self.predict_sentences(
             model, examples, tokenizer, loss)
-        correct = (true == predicted) & ~unseen
+        flat_true, flat_predicted, flat_unseen = (
+            np.concatenate(part) if part else np.zeros(0, dtype)
+            for part, dtype in ((true, "int64"), (predicted, "int64"), (unseen, bool)))
+        correct = (flat_true == flat_predicted) & ~flat_unseen
         f1 = registry.metrics.build("macro_f1", num_classes=len(self.label_vocabulary))
-        f1.update_state(np.where(unseen, -1, true), predicted)
-        return {
+        f1.update_state(np.where(flat_unseen, -1, flat_true), flat_predicted)
+        metrics = {
             "loss": mean_loss,
             "accuracy": float(np.mean(correct)),
             "macro_f1": float(f1.result()),
-            "words": int(len(true)),
-            "unseen_tag_words": int(unseen.sum()),
         }
+        per_type = None
+        if self.reports_entities():
+            from keraslm.evaluation import entity_metrics
+
+            labels = self.label_vocabulary.labels
+            predicted_tags = [[labels[i] for i in sentence] for sentence in predicted]
+            gold_tags = [list(tags[:len(p)]) for tags, p in zip(examples.tags,
+                                                                predicted_tags)]
+            report = entity_metrics(gold_tags, predicted_tags)
+            per_type = report["per_type"]
+            metrics.update({
+                "entity_precision": report["precision"],
+                "entity_recall": report["recall"],
+                "entity_f1": report["f1"],
+                "entity_macro_f1": report["macro"]["f1"],
+                "entities": report["entities"],
+                "predicted_entities": report["predicted_entities"],
+            })
+        metrics.update({"words": int(len(flat_true)),
+                        "unseen_tag_words": int(flat_unseen.sum())})
+        if per_type is not None:
+            metrics["per_type"] = per_type
+        return metrics

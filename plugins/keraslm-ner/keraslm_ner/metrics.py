@@ -5,8 +5,13 @@ An entity counts as found when the prediction has an entity with exactly the
 same first word, last word and type: the scores of conlleval and of
 `seqeval.metrics` in its default mode (`f1_score`, `classification_report`),
 micro-averaged over the entities. Entities are read from IOB2 (or IOB1, or
-ill-formed predicted) tag sequences as `keraslm_ner.schemes.entities` reads
-them.
+ill-formed predicted) tag sequences by the rules of keraslm's
+`keraslm.evaluation.entities.entity_spans` (the one implementation, which
+`keraslm.evaluation.entity_metrics` and the `tag` and `ner` evaluations
+use): these metrics count the same entities with `keras.ops` so that they
+run inside a compiled model, and give their scores through
+`keraslm.evaluation.entities.entity_scores` (the tests check both against
+`entity_spans` and seqeval).
 
 The metrics take tag ids, `(batch, length)`, over a fixed label list (the
 task's label vocabulary): `y_true` is negative (-100) where there is no word
@@ -33,7 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslm_ner.schemes import split_tag
+from keraslm.evaluation.entities import entity_scores, split_tag
 
 _OUTSIDE, _BEGIN, _INSIDE = 0, 1, 2
 
@@ -155,8 +160,10 @@ class EntityCounts(keras.metrics.Metric):
         """Precision, recall and F1 over all entities, and per type.
 
         Returns:
-            dict: `precision`, `recall`, `f1`, `entities` (gold),
-            `predicted_entities`, and `per_type`: `{type: {"precision",
+            dict: `keraslm.evaluation.entities.entity_scores` of the counts:
+            `precision`, `recall`, `f1` (micro), `micro`/`macro`/`weighted`
+            averages, `entities` (gold), `predicted_entities`,
+            `correct_entities`, and `per_type`: `{type: {"precision",
             "recall", "f1", "support"}}` for the types that occur in the
             gold or the predicted tags (seqeval's `classification_report`
             rows). A score whose denominator is 0 is 0.
@@ -164,21 +171,9 @@ class EntityCounts(keras.metrics.Metric):
         true_positives, predicted, actual = (
             np.asarray(ops.convert_to_numpy(v), "float64")
             for v in (self.true_positives, self.predicted, self.actual))
-
-        def prf(tp, pred, gold):
-            precision = tp / pred if pred else 0.0
-            recall = tp / gold if gold else 0.0
-            f1 = 2 * tp / (pred + gold) if pred + gold else 0.0
-            return {"precision": float(precision), "recall": float(recall),
-                    "f1": float(f1)}
-
-        per_type = {kind: {**prf(tp, pred, gold), "support": int(gold)}
-                    for kind, tp, pred, gold in zip(self.types, true_positives,
-                                                    predicted, actual)
-                    if pred or gold}
-        return {**prf(true_positives.sum(), predicted.sum(), actual.sum()),
-                "entities": int(actual.sum()), "predicted_entities": int(predicted.sum()),
-                "per_type": per_type}
+        return entity_scores({
+            kind: {"correct": int(tp), "predicted": int(pred), "gold": int(gold)}
+            for kind, tp, pred, gold in zip(self.types, true_positives, predicted, actual)})
 
     def get_config(self):
         return {**super().get_config(), "labels": list(self.labels)}

@@ -10,7 +10,9 @@ Both schemes tag each word `O` (outside), `B-TYPE` or `I-TYPE`:
 The task stores IOB2 only (one label per entity start), so IOB1 input is
 converted: an `I-TYPE` that does not continue a `TYPE` entity becomes
 `B-TYPE`. Entities are read from tags as conlleval and seqeval's default
-mode read them (`entities`).
+mode read them (`entities`, which is keraslm's
+`keraslm.evaluation.entities.entity_spans`; `split_tag` is that module's
+too: one implementation, shared with the core `tag` task).
 
 Example:
 
@@ -23,6 +25,11 @@ schemes.entities(["B-PER", "I-PER", "B-PER", "O", "B-LOC"])
 # [('PER', 0, 1), ('PER', 2, 2), ('LOC', 4, 4)]
 ```
 """
+
+from keraslm.evaluation.entities import entity_spans as entities
+from keraslm.evaluation.entities import split_tag
+
+__all__ = ["SCHEMES", "TagError", "entities", "scheme_name", "split_tag", "to_iob2"]
 
 SCHEMES = {"iob2": "iob2", "bio": "iob2", "iob1": "iob1"}
 """Accepted `scheme` values (lower case) and the scheme each one names."""
@@ -49,16 +56,6 @@ def scheme_name(scheme) -> str:
             f"starts with B-; IOB1: I- starts an entity, B- separates two adjacent "
             f"entities of one type). Received: scheme={scheme!r}")
     return name
-
-
-def split_tag(tag):
-    """`(prefix, type)`: `("O", None)` or `("B" | "I", "TYPE")`; None if malformed."""
-    if tag == "O":
-        return "O", None
-    prefix, dash, kind = tag.partition("-")
-    if prefix in ("B", "I") and dash and kind.strip() == kind and kind:
-        return prefix, kind
-    return None
 
 
 def to_iob2(tags, scheme="iob2"):
@@ -97,24 +94,3 @@ def to_iob2(tags, scheme="iob2"):
         converted.append("O" if prefix == "O" else f"{prefix}-{kind}")
         previous = kind
     return converted
-
-
-def entities(tags):
-    """The entities of one sentence's tags: `[(type, first, last)]`, inclusive.
-
-    Reads IOB1 and IOB2 (and ill-formed sequences, such as predictions) as
-    conlleval and `seqeval.metrics.sequence_labeling.get_entities` do: an
-    entity starts at `B-X`, or at `I-X` after `O` or after another type, and
-    ends before the next `O`, `B-` or change of type. Malformed tags
-    (`X-PER`, which `EntityTask` refuses when reading) count as `O` here.
-    """
-    found, start, kind = [], None, None
-    for index, tag in enumerate(list(tags) + ["O"]):
-        prefix, tag_kind = split_tag(tag) or ("O", None)
-        ends = start is not None and (prefix != "I" or tag_kind != kind)
-        if ends:
-            found.append((kind, start, index - 1))
-            start = kind = None
-        if prefix != "O" and (prefix == "B" or start is None):
-            start, kind = index, tag_kind
-    return found

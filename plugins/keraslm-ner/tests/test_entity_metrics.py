@@ -11,6 +11,7 @@ import seqeval.metrics
 from seqeval.metrics.sequence_labeling import get_entities
 
 import keraslm
+from keraslm.evaluation import entity_metrics, entity_spans
 from keraslm_ner import schemes
 
 LABELS = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
@@ -44,6 +45,8 @@ def reference(gold, predicted):
 def assert_equal_to_seqeval(gold, predicted, labels=LABELS):
     metric = ours(gold, predicted, labels)
     scores = metric.scores()
+    # The in-graph counts give what keraslm's one implementation gives.
+    assert scores == entity_metrics(gold, predicted), (gold, predicted)
     expected, per_type = reference(gold, predicted)
     for name in ("precision", "recall", "f1"):
         assert scores[name] == pytest.approx(expected[name], abs=1e-6), (
@@ -218,6 +221,14 @@ def test_tags_outside_the_scheme_are_refused(tags, scheme, message):
     with pytest.raises(schemes.TagError, match=message) as info:
         schemes.to_iob2(tags, scheme)
     assert info.value.index == len(tags) - 1
+
+
+def test_scheme_functions_are_the_cores():
+    """One implementation: the plugin's span reader is keraslm's."""
+    from keraslm.evaluation import entities
+
+    assert schemes.entities is entity_spans
+    assert schemes.split_tag is entities.split_tag
 
 
 def test_schemes():

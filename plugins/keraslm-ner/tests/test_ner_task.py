@@ -1,16 +1,12 @@
 """The `ner` task end to end, on entities made from the Brown corpus.
 
 No named-entity set ships in a reachable registry, so the fixture is made
-from `../shared/data/brown` (CoNLL `word<TAB>POS tag`, Brown tagset, tags in
-lower case): each maximal run of consecutive proper-noun words (a tag that
-starts with `np`: `np`, `np$`, `nps`, `nps$`, `np-tl`, `np-hl`, `np+bez`,
-...) is one entity, written in IOB2. Its type is `GROUP` when the run's last
-word (the head) is a plural proper noun (`nps...`: "Democrats",
-"Yankees"), else `NAME` ("Mr. Kennedy", "San Francisco"; "Fulton County
-Grand Jury" is `Fulton/np-tl County/nn-tl ...`, so only "Fulton"). Training:
-the first 6,000 sentences of `brown/train.conll` (127,247 words; 6,080 NAME
-and 272 GROUP entities); validation: the first 300 of `brown/test.conll`
-(other documents: 6,404 words, 351 NAME and 23 GROUP entities).
+from `../shared/data/brown` by `tests/entity_data.py` (each maximal run of
+proper-noun words is one entity in IOB2, `GROUP` when its head is a plural
+proper noun, else `NAME`). Training: the first 6,000 sentences of
+`brown/train.conll` (127,247 words; 6,080 NAME and 272 GROUP entities);
+validation: the first 300 of `brown/test.conll` (other documents: 6,404
+words, 351 NAME and 23 GROUP entities).
 """
 
 import collections
@@ -20,39 +16,12 @@ import warnings
 import pytest
 
 import shared_data
+from entity_data import brown_entities, write_conll
 from keraslm.testing import run_exporter_test, run_task_test
 from keraslm_ner.task import EntityTask
 
 TRAIN_SENTENCES = 6000
 VALID_SENTENCES = 300
-
-
-def brown_entities(path, limit):
-    """`[(words, IOB2 tags)]` of the first `limit` sentences of a Brown file."""
-    from keraslm import data
-
-    brown = data.read_conll(path)
-    sentences = []
-    for words, tags in list(zip(brown.tokens, brown.tags))[:limit]:
-        entity_tags, run = [], []
-        for tag in [*tags, "."]:  # a non-name after the last word ends the last run
-            if tag.lower().startswith("np"):
-                run.append(tag.lower())
-                continue
-            if run:
-                kind = "GROUP" if run[-1].startswith("nps") else "NAME"
-                entity_tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(run) - 1)
-                run = []
-            entity_tags.append("O")
-        sentences.append((words, entity_tags[:len(words)]))
-    return sentences
-
-
-def write_conll(path, sentences):
-    with open(path, "w", encoding="utf-8") as handle:
-        for words, tags in sentences:
-            handle.write("".join(f"{w}\t{t}\n" for w, t in zip(words, tags)) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
