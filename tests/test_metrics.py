@@ -73,5 +73,26 @@ def test_classification_metrics_equal_scikit_learn(num_classes):
         assert report["roc_auc"] == pytest.approx(np.mean(expected))
         assert report["per_class"]["3"]["roc_auc"] is None
         assert report["per_class"]["2"]["precision"] == 0.0
+    # The confusion matrix is scikit-learn's (rows true, columns predicted),
+    # over every class, in the order of `labels`.
+    np.testing.assert_array_equal(
+        report["confusion_matrix"],
+        confusion_matrix(true, predicted, labels=list(range(num_classes))))
+    assert report["labels"] == [str(i) for i in range(num_classes)]
+    assert sum(map(sum, report["confusion_matrix"])) == n
     with pytest.raises(ValueError, match=r"shape \[n, num_classes\]"):
         classification_metrics(true, probabilities[:10])
+
+
+def test_confusion_matrix_rows_are_true_labels_columns_predicted():
+    from keraslm.evaluation import classification_metrics
+
+    report = classification_metrics([0, 1, 1, 2, 2, 2],
+                                    np.eye(3)[[0, 0, 1, 2, 2, 1]], labels=["a", "b", "c"])
+    assert report["labels"] == ["a", "b", "c"]
+    assert report["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 1, 2]]
+    names = ["a", "b", "c"]
+    np.testing.assert_array_equal(report["confusion_matrix"], confusion_matrix(
+        [names[i] for i in [0, 1, 1, 2, 2, 2]], [names[i] for i in [0, 0, 1, 2, 2, 1]],
+        labels=names))
+    assert report["micro"] == {"precision": 4 / 6, "recall": 4 / 6, "f1": 4 / 6}

@@ -72,10 +72,24 @@ def classification_metrics(y_true, probabilities, labels=None):
 
     Returns:
         dict: `accuracy`, `macro`/`micro`/`weighted` (each `precision`,
-        `recall`, `f1`), `per_class` (`{label: {precision, recall, f1,
-        support, roc_auc}}`), `confusion_matrix` (rows: true class), and
-        `roc_auc`: binary AUC of the second class for two classes, else the
-        macro average of the one-vs-rest AUCs that are defined (None if none).
+        `recall`, `f1`; micro equals accuracy for single-label data),
+        `per_class` (`{label: {precision, recall, f1, support, roc_auc}}`),
+        `confusion_matrix` (a list of rows: `confusion_matrix[i][j]` counts
+        examples of true class `labels[i]` predicted as `labels[j]`, as
+        scikit-learn's `confusion_matrix`), `labels` (the class names of its
+        rows and columns), and `roc_auc`: binary AUC of the second class for
+        two classes, else the macro average of the one-vs-rest AUCs that are
+        defined (None if none).
+
+    Example:
+
+    ```python
+    report = classification_metrics([0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]],
+                                    labels=["ham", "spam"])
+    report["confusion_matrix"]   # [[1, 0], [1, 1]]: one spam taken for ham
+    report["labels"]             # ['ham', 'spam'] (rows true, columns predicted)
+    report["micro"]["f1"]        # 0.667
+    ```
     """
     y_true = np.asarray(y_true).astype("int64")
     probabilities = np.asarray(probabilities, dtype="float64")
@@ -131,5 +145,6 @@ def classification_metrics(y_true, probabilities, labels=None):
                     "roc_auc": class_auc[i]}
             for i, label in enumerate(labels)},
         "confusion_matrix": matrix.tolist(),
+        "labels": labels,
         "roc_auc": roc_auc,
     }

@@ -20,8 +20,8 @@ class ClassificationTask(Task):
     head = "classification"
     default_loss = "masked_sparse_categorical_crossentropy"
     init_from_tasks = ("mlm", "classify")
-    metrics = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
-               "roc_auc", "confusion_matrix")
+    metrics = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1",
+               "weighted_f1", "roc_auc", "confusion_matrix")
 
     def read(self, path):
         from keraslm import data
@@ -70,7 +70,8 @@ class ClassificationTask(Task):
 
     def evaluate(self, model, examples, tokenizer, loss=None):
         """Loss, accuracy, precision/recall/F1 (macro, micro, weighted and per
-        class), confusion matrix and ROC-AUC (`keraslm.evaluation`)."""
+        class), confusion matrix (rows true, columns predicted, in the order
+        of `labels`) and ROC-AUC (`keraslm.evaluation.classification_metrics`)."""
         import keras
         import numpy as np
 
@@ -97,10 +98,15 @@ class ClassificationTask(Task):
             "macro_f1": report["macro"]["f1"],
             "macro_precision": report["macro"]["precision"],
             "macro_recall": report["macro"]["recall"],
+            "micro_precision": report["micro"]["precision"],
+            "micro_recall": report["micro"]["recall"],
+            "micro_f1": report["micro"]["f1"],
+            "weighted_precision": report["weighted"]["precision"],
+            "weighted_recall": report["weighted"]["recall"],
             "weighted_f1": report["weighted"]["f1"],
             "roc_auc": report["roc_auc"],
             "per_class": report["per_class"],
             "confusion_matrix": report["confusion_matrix"],
-            "labels": self.label_vocabulary.labels,
+            "labels": report["labels"],
             "examples": int(count),
         }
