@@ -57,6 +57,55 @@ def test_input_file_gives_one_line_per_prompt(run_dir, tmp_path, capsys):
             assert len(printed[0]) < len(plain) and stop not in printed[0][len(prompts[0]):]
 
 
+def test_a_single_prompt_streams_its_text_as_it_is_decoded(run_dir, capsys):
+    """`stream=` gets growing continuations (the XLA loop every
+    STOP_CHECK_EVERY ids, beam search once); its last call is the result;
+    `keraslm generate --prompt` prints the prompt first and ends with the
+    result."""
+    from keraslm import generation
+    from keraslm.commands.generate import Streamer
+    from keraslm.training import load_run
+
+    _, task, model, tokenizer = load_run(run_dir)
+    prompt, steps = "ROMEO:", 40
+    for options in (dict(sampler="greedy"), dict(sampler="top_k", seed=3),
+                    dict(num_beams=2)):
+        calls = []
+        result = generation.generate(model, tokenizer, prompt, steps, **options,
+                                     stream=calls.append, **task.generate_options())
+        assert result == generation.generate(model, tokenizer, prompt, steps, **options,
+                                             **task.generate_options())
+        texts = [texts[0] for texts in calls]
+        assert prompt + texts[-1] == result
+        assert all(b.startswith(a) for a, b in zip(texts, texts[1:]))
+        if "num_beams" in options:
+            assert len(calls) == 1
+        else:  # one call per chunk of the loop, up to the stop
+            new_ids = generation.generate_ids(
+                model, tokenizer.encode(prompt), steps, **options,
+                stop_ids=[tokenizer.eos_id],
+                banned_ids=(tokenizer.pad_id, tokenizer.unk_id, tokenizer.mask_id))
+            chunks = -(-max(len(new_ids), 1) // generation.api.STOP_CHECK_EVERY)
+            assert len(calls) in (chunks, chunks + 1), (len(calls), len(new_ids))
+            assert len(calls) > 1
+        capsys.readouterr()
+        flags = (["--num-beams", "2"] if "num_beams" in options else
+                 ["--sampler", options["sampler"], "--seed", str(options.get("seed", 0)),
+                  "--temperature", "1.0"])
+        assert cli.main(["generate", run_dir, "--prompt", prompt, "--max-new-tokens",
+                         str(steps), *flags]) == 0
+        assert capsys.readouterr().out == result + "\n"
+    # A tokenizer that changes printed text: the result is printed again.
+    import io
+
+    out = io.StringIO()
+    streamer = Streamer("ab", file=out)
+    streamer(["c"])
+    streamer(["xd"])
+    streamer.finish("abxd")
+    assert out.getvalue() == "abc\nabxd\n"
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--num-beams", "0"], "`num_beams` must be None (no beam search) or an integer "
                            ">= 1. Received: num_beams=0"),

@@ -98,8 +98,15 @@ def run(args):
         options["sampler"] = task.default_sampler
     model, tokenizer = run_dir.load_model(args.checkpoint), run_dir.load_tokenizer()
     if prompts is None:
-        print(task.generate(model, tokenizer, args.prompt or "", args.max_new_tokens,
-                            **options))
+        if type(task).generate is not Task.generate:  # translate: printed when done
+            print(task.generate(model, tokenizer, args.prompt or "", args.max_new_tokens,
+                                **options))
+            return 0
+        prompt = args.prompt or ""
+        show = Streamer(prompt)
+        text = task.generate(model, tokenizer, prompt, args.max_new_tokens,
+                             stream=show, **options)
+        show.finish(text)
         return 0
     # Tasks whose `generate` takes a list (the built-in ones) get batches;
     # a plugin's `generate` that takes one text gets one at a time.
@@ -114,3 +121,36 @@ def run(args):
         for text in outputs:
             print(text.replace("\n", "\\n"), flush=True)
     return 0
+
+
+class Streamer:
+    """Prints a single prompt's continuation as it grows (`stream=` of
+    `keraslm.generation.generate`): the prompt at once, then each new
+    piece of text. If decoding more ids changed text already printed (a
+    tokenizer that merges pieces), `finish` prints the whole result again
+    on a new line, so the last text printed is always the result."""
+
+    def __init__(self, prompt, file=None):
+        import sys
+
+        self.file = file or sys.stdout
+        self.prompt, self.shown, self.broken = prompt, "", False
+        self.file.write(prompt)
+        self.file.flush()
+
+    def __call__(self, texts):
+        text = texts[0]
+        if self.broken:
+            return
+        if not text.startswith(self.shown):
+            self.broken = True
+            return
+        self.file.write(text[len(self.shown):])
+        self.file.flush()
+        self.shown = text
+
+    def finish(self, result):
+        if self.broken or self.prompt + self.shown != result:
+            self.file.write("\n" + result)
+        self.file.write("\n")
+        self.file.flush()

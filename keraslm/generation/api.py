@@ -89,7 +89,7 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
                  temperature=1.0, top_k=40, top_p=0.9, seed=0, stop_id=None,
                  stop_ids=(), banned_ids=(0,), repetition_penalty=1.0,
                  no_repeat_ngram_size=0, num_beams=None, length_penalty=1.0,
-                 early_stopping=True, stop_condition=None):
+                 early_stopping=True, stop_condition=None, stream=None):
     """Continues prompts and returns the new ids.
 
     A batch of prompts of different lengths is left-padded and decoded
@@ -133,6 +133,12 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
             from stop strings. The XLA loop checks it every
             `STOP_CHECK_EVERY` steps and cuts each row at the first id that
             satisfies it.
+        stream: callable or None. Called with the new ids of every row so
+            far (a list of lists) as decoding goes: after each chunk of
+            `STOP_CHECK_EVERY` steps of the XLA loop, after each step of
+            the step-by-step loop; beam search calls it once, at the end
+            (its best row is known only then). The last call has the ids
+            that are returned.
 
     Returns:
         list of int (the new ids of one prompt), or a list of such lists
@@ -165,7 +171,7 @@ def generate_ids(model, prompt_ids, max_new_tokens=100, *, sampler="greedy",
         stop_ids=stop_ids, banned_ids=banned, repetition_penalty=repetition_penalty,
         no_repeat_ngram_size=no_repeat_ngram_size, num_beams=num_beams,
         length_penalty=length_penalty, early_stopping=early_stopping,
-        stop_condition=stop_condition))
+        stop_condition=stop_condition, stream=stream))
     return outputs[0] if single else outputs
 
 
@@ -217,13 +223,16 @@ def _decode(model, prompts, max_new_tokens, options, decoder=None):
     batch, padding = _left_pad(prompts)
     step = _compiled_step(model, decoder) if decoder.compiled else decoder.step
     if options["num_beams"] is not None:
-        return beam_search(
+        outputs = beam_search(
             decoder, step, prompts, batch, padding, max_new_tokens,
             _cache_length(batch.shape[1], max_new_tokens),
             **{name: options[name] for name in (
                 "num_beams", "length_penalty", "early_stopping", "stop_ids",
                 "banned_ids", "repetition_penalty", "no_repeat_ngram_size",
                 "stop_condition")})
+        if options.get("stream") is not None:
+            options["stream"](outputs)
+        return outputs
     if decoder.compiled and keras.backend.backend() == "tensorflow":
         return _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens,
                            options)
@@ -259,7 +268,9 @@ def _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens, options
     limit = tf.constant(max_new_tokens, tf.int32)
     left_padding = tf.constant(np.zeros(rows, "int32") if padding is None else padding)
     condition = options["stop_condition"]
-    chunk = STOP_CHECK_EVERY if condition is not None else max_new_tokens
+    stream = options.get("stream")
+    chunk = (STOP_CHECK_EVERY if condition is not None or stream is not None
+             else max_new_tokens)
     cut = [None] * rows
     end = 0
     while True:
@@ -278,14 +289,18 @@ def _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens, options
                     stopped[row] = done[row] or cut[row] is not None
             if not stopped.all():
                 carry = carry[:6] + (tf.constant(stopped),)
+        if stream is not None:
+            stream([_kept(sequence[row, start:start + lengths[row]].tolist(), cut[row])
+                    for row in range(rows)])
         if done.all() or end >= max_new_tokens or (condition and all(
                 cut[row] is not None or done[row] for row in range(rows))):
             break
-    outputs = []
-    for row in range(rows):
-        new = sequence[row, start:start + lengths[row]].tolist()
-        outputs.append(new if cut[row] is None else new[:cut[row]])
-    return outputs
+    return [_kept(sequence[row, start:start + lengths[row]].tolist(), cut[row])
+            for row in range(rows)]
+
+
+def _kept(new_ids, cut):
+    return new_ids if cut is None else new_ids[:cut]
 
 
 def _first_stop(condition, new_ids, checked):
@@ -327,6 +342,8 @@ def _stepwise_decode(decoder, step, prompts, batch, padding, max_new_tokens, opt
             new[row].append(token)
             if condition is not None and condition(new[row]):
                 done[row] = True
+        if options.get("stream") is not None:
+            options["stream"]([list(ids) for ids in new])
         if done.all() or index == max_new_tokens - 1:
             break
         if decoder.compiled:
@@ -338,7 +355,7 @@ def _stepwise_decode(decoder, step, prompts, batch, padding, max_new_tokens, opt
 
 
 def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=False,
-             stop=(), **options):
+             stop=(), stream=None, **options):
     """Continues the text `prompt` (or each text of a list) and returns
     prompt + continuation (a str, or a list of str).
 
@@ -347,7 +364,10 @@ def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=Fal
     the line break, and then it is written as "\\n" and decoding goes on.
     `stop` (a string or a list of strings) ends a row's decoding once one
     of them appears in its continuation, which is cut just before the
-    first. Other options are those of `generate_ids` (`sampler`,
+    first. `stream`, if given, is called with the continuation of each
+    prompt so far (a list of str, cut at stop strings) as decoding goes
+    (see `generate_ids`); `keraslm generate --prompt` prints them as they
+    come. Other options are those of `generate_ids` (`sampler`,
     `num_beams`, `repetition_penalty`, `stop_ids`, ...).
 
     Example:
@@ -356,6 +376,8 @@ def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=Fal
     keraslm.generation.generate(model, tokenizer, "To be", 50, sampler="top_p")
     keraslm.generation.generate(model, tokenizer, ["ROMEO:", "JULIET:"], 80,
                                 stop="\\n\\n", repetition_penalty=1.2)
+    keraslm.generation.generate(model, tokenizer, "To be", 200,
+                                stream=lambda texts: print(texts[0]))
     ```
     """
     single = isinstance(prompt, str)
@@ -388,7 +410,10 @@ def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=Fal
     stop_ids = tuple(options.pop("stop_ids", ())) + (
         () if newline_at_eos else (tokenizer.eos_id,))
     condition = (lambda new_ids: cut(text_of(new_ids)) != text_of(new_ids)) if stop else None
+    texts_of = ((lambda rows: stream([cut(text_of(ids)) for ids in rows]))
+                if stream is not None else None)
     new_ids = generate_ids(model, prompt_ids, max_new_tokens, stop_ids=stop_ids,
+                           stream=texts_of,
                            banned_ids=(tokenizer.pad_id, tokenizer.unk_id,
                                        tokenizer.mask_id),
                            stop_condition=condition, **options)
