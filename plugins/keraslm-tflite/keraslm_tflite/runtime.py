@@ -28,6 +28,38 @@ run.runtime                                     # "ai_edge_litert 2.3.0"
 
 import numpy as np
 
+_XNNPACK_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_notice_dropped = False
+
+
+def _allocate(interpreter):
+    """`interpreter.allocate_tensors()`. The first call in a process prints
+    LiteRT's `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` on
+    stderr from C++ (no log level silences it); that line is dropped, and
+    anything else written to stderr meanwhile is passed on."""
+    global _notice_dropped
+    if _notice_dropped:
+        return interpreter.allocate_tensors()
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            return interpreter.allocate_tensors()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            _notice_dropped = True
+            capture.seek(0)
+            kept = [line for line in capture.read().decode(errors="replace")
+                    .splitlines(keepends=True) if not line.startswith(_XNNPACK_NOTICE)]
+            if kept:
+                sys.stderr.write("".join(kept))
+
 
 class TFLiteRunner:
     """A TFLite file as a function of token-id batches (see module docstring).
@@ -78,7 +110,7 @@ class TFLiteRunner:
         if tuple(batch.shape) != self._allocated:
             if not self.static:
                 self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
-            self._interpreter.allocate_tensors()
+            _allocate(self._interpreter)
             self._allocated = tuple(batch.shape)
         self._interpreter.set_tensor(self._input["index"], batch)
         self._interpreter.invoke()
