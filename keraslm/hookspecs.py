@@ -145,7 +145,11 @@ def register_exporters(register):
     artifact at `path` and returns a `keraslm.exporting.ExportResult`, normally
     by running the file in its own runtime and comparing it with the Keras
     model through `keraslm.exporting.finish` / `check_parity`. Metadata conventionally includes
-    `file_extension` (for example `".onnx"`).
+    `file_extension` (for example `".onnx"`), `runtime` (an import string of a
+    function that loads the file and runs it on input batches; `keraslm
+    export` scores a quantized file's task metrics with it) and `choices`
+    (allowed values of options, `{"quantize": ("none", "float16", ...)}`,
+    checked by `keraslm export` before the model is read).
     """
 
 

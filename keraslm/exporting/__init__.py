@@ -1,10 +1,12 @@
 """Export a Keras model and check the exported file in its own runtime.
 
-Every exporter (the built-in `saved_model`, and `onnx` from the keraslm-onnx
-plugin; a TFLite/LiteRT exporter is planned as the keraslm-tflite plugin)
-follows the same contract: write the file, run it in its own runtime on
-inputs of several shapes, compare with the Keras model through
-`check_parity`, and return an `ExportResult`. `export()` also writes the
+Every exporter (the built-in `saved_model`, `onnx` from the keraslm-onnx
+plugin, `tflite` from the keraslm-tflite plugin) follows the same contract:
+write the file, run it in its own runtime on inputs of several shapes,
+compare with the Keras model through `check_parity`, and return an
+`ExportResult`. An exporter may declare allowed values of its options in
+its registration metadata (`choices={"quantize": (...)}`); `keraslm export`
+checks them before it reads the model. `export()` also writes the
 result as JSON beside the artifact (`<path>.report.json`).
 
 Modules:

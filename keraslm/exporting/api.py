@@ -17,12 +17,14 @@ def export(model, path, format="saved_model", *, inputs=None, atol=1e-4,
         model: a built Keras model.
         path: str. Where to write the artifact.
         format: str. An exporter name from `keraslm.registry.exporters`
-            (`"saved_model"` built in; `"onnx"` from the keraslm-onnx plugin).
+            (`"saved_model"` built in; `"onnx"` from the keraslm-onnx plugin,
+            `"tflite"` from the keraslm-tflite plugin).
         inputs: list of input batches for the parity check, of at least two
             shapes where the model accepts dynamic shapes. Defaults to
             `sample_inputs(model)`.
         atol: float. Largest allowed absolute difference. Defaults to `1e-4`.
-        **options: exporter-specific options (e.g. `opset=` for onnx).
+        **options: exporter-specific options (e.g. `opset=` for onnx,
+            `quantize=` for tflite).
 
     Returns:
         `ExportResult`; also written to `<path>.report.json`.
