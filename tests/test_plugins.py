@@ -275,7 +275,8 @@ def test_task_plugin_is_listed_trained_and_evaluated_from_the_command_line(site,
     assert metrics["final"]["examples"] == long_reviews  # the option reached the task
     assert json.loads((run_dir / "config.json").read_text())["config"]["task_options"] == {
         "minimum_words": 40}
-    evaluated = run_keraslm(site, "evaluate", str(run_dir), load="kl_task", strict=True)
+    evaluated = run_keraslm(site, "evaluate", str(run_dir), "--json", load="kl_task",
+                            strict=True)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.loads(evaluated.stdout)["accuracy"] == metrics["final"]["accuracy"]
     # Without the plugin, its runs and its task are unknown, with what is installed.

@@ -9,7 +9,8 @@ from keraslm.hookspecs import hookimpl
 
 COMMANDS = {
     "train": "Train a model for a task; writes a run directory.",
-    "evaluate": "Evaluate a run's model on a file (the task's metrics, as JSON).",
+    "evaluate": "Evaluate a run's model on a file: the task's metrics as tables "
+                "(--json: JSON), also written to the run's evaluation.json.",
     "generate": "Generate text with a run that decodes (a language model).",
     "export": "Export a run's model (saved_model, onnx, ...) with a parity check "
               "in the target runtime.",

@@ -15,6 +15,7 @@ RUN_DIR/
   steps.csv                 loss and learning rate per step
   history.csv               training and validation loss per interval
   metrics.json              final, best and test metrics
+  evaluation.json           what `keraslm evaluate` last reported (data, checkpoint, metrics)
   training_curve.png
   export/                   what `keraslm export` writes by default
 ```
@@ -85,6 +86,7 @@ class RunDirectory:
         "steps": "steps.csv",
         "history": "history.csv",
         "metrics": "metrics.json",
+        "evaluation": "evaluation.json",
         "training_curve": "training_curve.png",
         "export": "export",
         "token_cache": "token_cache",

@@ -165,7 +165,8 @@ def test_cli_train_evaluate_generate_export(corpus, tmp_path):
     assert saved["config"]["batch_size"] == 16  # the flag overrides the file
     assert saved["config"]["model_options"]["hidden_dim"] == 32
 
-    evaluated = subprocess.run(keraslm_command("evaluate", run_dir, "--checkpoint", "best"),
+    evaluated = subprocess.run(keraslm_command("evaluate", run_dir, "--checkpoint", "best",
+                                               "--json"),
                                capture_output=True, text=True, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     disjoint = json.loads(evaluated.stdout)
@@ -178,10 +179,14 @@ def test_cli_train_evaluate_generate_export(corpus, tmp_path):
         "vocabulary_size"]
     assert disjoint["bits_per_character"] < np.log2(vocabulary) - 0.5
     sliding = subprocess.run(keraslm_command("evaluate", run_dir, "--checkpoint", "best",
-                                             "--eval-stride", "8"),
+                                             "--eval-stride", "8", "--json"),
                              capture_output=True, text=True, timeout=600)
     assert sliding.returncode == 0, sliding.stderr[-2000:]
-    sliding = json.loads(sliding.stdout)
+    sliding = json.loads(sliding.stdout)  # --json: stdout is the JSON alone
+    evaluation = os.path.join(run_dir, "evaluation.json")
+    assert f"metrics written to {evaluation}" in evaluated.stderr
+    saved = json.load(open(evaluation))  # the last evaluation's
+    assert (saved["checkpoint"], saved["metrics"]) == ("best", sliding)
     # The same tokens, scored once each, with more context.
     assert sliding["tokens"] == disjoint["tokens"]
     assert sliding["bits_per_character"] != pytest.approx(disjoint["bits_per_character"],
