@@ -10,6 +10,7 @@ options from a file (flags override it).
 keraslm train --task lm --train train.txt --tokenizer character --steps 2000 -o runs/lm
 keraslm train --config run.toml
 keraslm train --resume runs/lm
+keraslm train --task classify --train reviews.csv --folds 5 --epochs 3 -o runs/cv
 ```
 """
 
@@ -70,6 +71,10 @@ def configure(parser):
                         help="read options from a TOML file (flags override it)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue a killed run from its last checkpoint")
+    parser.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="classify: stratified K-fold cross-validation, K runs in "
+                             "-o DIR/fold_k, mean and std in DIR/cross_validation.json "
+                             "(the same command again continues it)")
     for field in dataclasses.fields(TrainConfig):
         if field.name in NOT_FLAGS:
             continue
@@ -170,6 +175,16 @@ def config_from_args(args):
 def run(args):
     import keraslm
 
+    if args.folds is not None:
+        from keraslm.training.cross_validation import cross_validate
+
+        if args.resume:
+            raise ValueError("--folds continues an interrupted cross-validation when the "
+                             "same command runs again; drop --resume.")
+        summary = cross_validate(config_from_args(args), folds=args.folds)
+        print(json.dumps({"mean": summary["mean"], "std": summary["std"]}, indent=2,
+                         default=str))
+        return 0
     if args.resume:
         given = [f for f in ("train", "task", "steps", "epochs")
                  if getattr(args, f, None) is not None]
