@@ -287,3 +287,27 @@ def test_bad_decoding_options_are_refused_before_decoding(options, message):
         generate_ids(Untouchable(), [5, 6], 5, **options)
     with pytest.raises(ValueError, match="prompt 1"):
         generate_ids(Untouchable(), [[5, 6], []], 5)
+
+
+def test_retracing_the_loop_for_new_shapes_is_not_reported():
+    """Each batch size and cache length traces the XLA loop once, by design;
+    TensorFlow's warning about frequent retracing is kept from users for
+    that loop only."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        model = transformer("learned")
+        for rows in range(1, 8):
+            generate_ids(model, [[5] * (1 + 16 * (rows % 2))] * rows, 2)
+        logger.warning("5 out of the last 5 calls to <function other at 0x1> triggered "
+                       "tf.function retracing.")
+    finally:
+        logger.removeHandler(handler)
+    messages = [record.getMessage() for record in records]
+    assert not any("_compiled_loop" in message for message in messages), messages
+    assert any("function other" in message for message in messages)

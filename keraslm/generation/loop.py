@@ -64,6 +64,7 @@ def _compiled_loop(model, decoder, sampler, banned_ids, stop_ids, penalize,
     """
     import tensorflow as tf
 
+    _quiet_expected_retracing()
     key = (sampler, tuple(banned_ids), tuple(stop_ids), penalize, no_repeat_ngram_size)
     loops = model.__dict__.setdefault("_keraslm_decode_loops", {})
     if key in loops:
@@ -115,3 +116,24 @@ def _float32(outputs):
 
     logits, state = outputs
     return tf.cast(logits, tf.float32), state
+
+
+class _ExpectedRetracing:
+    """Drops TensorFlow's "N out of the last N calls to <function
+    _compiled_loop.<locals>.loop> triggered tf.function retracing" warning:
+    the loop is traced once per batch size and cache length by design (the
+    cache length is rounded to `LENGTH_BUCKET`), which is not the mistake
+    the warning is about. Other functions' warnings pass."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and "_compiled_loop" in message)
+
+
+def _quiet_expected_retracing():
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _ExpectedRetracing) for f in logger.filters):
+        logger.addFilter(_ExpectedRetracing())
