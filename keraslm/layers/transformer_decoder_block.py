@@ -72,11 +72,17 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         cross_attention_cache: float tensor
             `(batch, 2, encoder_length, num_heads, head_dim)` or `None`.
         use_causal_mask: bool. Defaults to `True`.
+        return_attention_scores: bool. Whether to also return the
+            self-attention probabilities `(batch, num_heads, length,
+            key_length)`. Defaults to `False`.
         training: bool.
 
     Returns:
         `outputs`, or `(outputs, self_attention_cache)` when a
-        `self_attention_cache` is given.
+        `self_attention_cache` is given; with `return_attention_scores=True`
+        the self-attention probabilities come second:
+        `(outputs, attention_scores)` or
+        `(outputs, attention_scores, self_attention_cache)`.
 
     Example:
 
@@ -144,6 +150,7 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
         self_attention_cache_update_index=None,
         cross_attention_cache=None,
         use_causal_mask=True,
+        return_attention_scores=False,
         training=None,
     ):
         has_cross_attention = self.cross_attention is not None
@@ -170,9 +177,10 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
                 use_causal_mask=use_causal_mask,
                 cache=self_attention_cache,
                 cache_update_index=self_attention_cache_update_index,
+                return_attention_scores=return_attention_scores,
                 training=training,
             )
-            return outputs if cached else (outputs,)
+            return outputs if cached or return_attention_scores else (outputs,)
 
         x, extra = self._residual(
             decoder_sequence,
@@ -214,6 +222,6 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
             self.feedforward_dropout,
             training,
         )
-        if cached:
-            return x, extra[0]
+        if cached or return_attention_scores:
+            return (x, *extra)
         return x
