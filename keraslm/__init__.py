@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 _LAZY_SUBMODULES = (
     "layers", "models", "heads", "testing", "exporting", "plugins", "cli",
     "builtins", "text", "data", "training", "generation", "losses", "metrics",
-    "optimizers", "schedules", "tasks", "commands",
+    "optimizers", "schedules", "tasks", "commands", "interpret",
 )
 
 __all__ = [

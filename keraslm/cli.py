@@ -1,9 +1,9 @@
 """The `keraslm` command line: assembles the parser from the command registry.
 
 Sub-commands come from the `register_commands(register)` hook, the built-in
-ones (`train`, `evaluate`, `generate`, `export`, `plugins`, `tokenizer`,
-`quickstart`, implemented in `keraslm.commands`) included, so a plugin adds a
-command the same way:
+ones (`train`, `evaluate`, `generate`, `export`, `plot`, `plugins`,
+`tokenizer`, `quickstart`, implemented in `keraslm.commands`) included, so a
+plugin adds a command the same way:
 
 ```python
 @keraslm.hookimpl

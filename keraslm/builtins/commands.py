@@ -14,6 +14,8 @@ COMMANDS = {
     "generate": "Generate text with a run that decodes (a language model).",
     "export": "Export a run's model (saved_model, onnx, ...) with a parity check "
               "in the target runtime.",
+    "plot": "Pictures of a run: training curves, confusion matrix, ROC curve, "
+            "attention heatmaps and token saliency (PNG, HTML).",
     "plugins": "List installed plugins, their hooks and components.",
     "tokenizer": "Tokenizer tools: `keraslm tokenizer train FILES... -o DIR`.",
     "quickstart": "Train, evaluate, sample and export a small LM on the default "

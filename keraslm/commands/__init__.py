@@ -10,6 +10,7 @@ them through the `register_commands` hook, as a plugin registers its own.
 | `keraslm evaluate` | `keraslm.commands.evaluate` |
 | `keraslm generate` | `keraslm.commands.generate` |
 | `keraslm export` | `keraslm.commands.export` |
+| `keraslm plot` | `keraslm.commands.plot` |
 | `keraslm plugins` | `keraslm.commands.plugins` |
 | `keraslm tokenizer` | `keraslm.commands.tokenizer` |
 | `keraslm quickstart` | `keraslm.commands.quickstart` |

@@ -17,6 +17,10 @@ RUN_DIR/
   metrics.json              final, best and test metrics
   evaluation.json           what `keraslm evaluate` last reported (data, checkpoint, metrics)
   training_curve.png
+  confusion_matrix.png      `keraslm plot` (classification runs), as are the next two
+  roc_curve.png
+  saliency.html, saliency.png
+  attention.png             `keraslm plot --attention TEXT` (Transformer runs)
   export/                   what `keraslm export` writes by default
 ```
 
@@ -88,6 +92,11 @@ class RunDirectory:
         "metrics": "metrics.json",
         "evaluation": "evaluation.json",
         "training_curve": "training_curve.png",
+        "confusion_matrix": "confusion_matrix.png",
+        "roc_curve": "roc_curve.png",
+        "attention": "attention.png",
+        "saliency_html": "saliency.html",
+        "saliency": "saliency.png",
         "export": "export",
         "token_cache": "token_cache",
     }
