@@ -13,6 +13,8 @@ import keras
 import keraslm
 from keraslm.generation import generate, generate_ids
 
+from decoding_rules import blocked, penalized
+
 PROMPTS = [[5, 17, 9, 33, 21], [7], [12, 3, 40]]
 
 
@@ -98,25 +100,6 @@ def test_top_k_of_one_and_seeded_sampling():
     sampled = generate_ids(model, PROMPTS, 12, sampler="random", seed=3)
     assert sampled == generate_ids(model, PROMPTS, 12, sampler="random", seed=3)
     assert sampled != generate_ids(model, PROMPTS, 12, sampler="random", seed=4)
-
-
-def penalized(penalty):
-    def process(logits, ids):
-        logits = logits.copy()
-        for token in set(ids):
-            logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
-        return logits
-    return process
-
-
-def blocked(size):
-    def process(logits, ids):
-        logits = logits.copy()
-        for start in range(len(ids) - size + 1):
-            if ids[start:start + size - 1] == ids[len(ids) - size + 1:]:
-                logits[ids[start + size - 1]] = -np.inf
-        return logits
-    return process
 
 
 def ngrams(ids, size):

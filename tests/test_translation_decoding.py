@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import keraslm
-from keraslm.text.word import WordTokenizer
 from keraslm.generation.translate import translate_ids as _translate_ids
+from keraslm.text.word import WordTokenizer
+
+from decoding_rules import blocked, penalized
 
 START, STOP = 1, 2
 
@@ -50,25 +52,6 @@ def reference(model, source, steps, process=lambda logits, ids: logits):
             break
         target.append(token)
     return target[1:]
-
-
-def penalized(penalty):
-    def process(logits, ids):
-        logits = logits.copy()
-        for token in set(ids):
-            logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
-        return logits
-    return process
-
-
-def blocked(size):
-    def process(logits, ids):
-        logits = logits.copy()
-        for start in range(len(ids) - size + 1):
-            if ids[start:start + size - 1] == ids[len(ids) - size + 1:]:
-                logits[ids[start + size - 1]] = -np.inf
-        return logits
-    return process
 
 
 def has_repeated_ngram(ids, size):

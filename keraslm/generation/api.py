@@ -354,6 +354,30 @@ def _stepwise_decode(decoder, step, prompts, batch, padding, max_new_tokens, opt
     return new
 
 
+def stop_cutter(stop):
+    """`cut(text)`: `text` up to the first of the stop strings `stop` (a
+    string or a list of them, checked here), or whole; `cut.stops` lists
+    them.
+
+    Example:
+
+    ```python
+    stop_cutter(["\\n\\n", "END"])("To be\\n\\nor not")   # 'To be'
+    ```
+    """
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if not all(isinstance(text, str) and text for text in stops):
+        raise ValueError(f"`stop` must be a non-empty string or a list of them. "
+                         f"Received: stop={stop!r}")
+
+    def cut(text):
+        ends = [text.find(s) for s in stops if s in text]
+        return text[:min(ends)] if ends else text
+
+    cut.stops = stops
+    return cut
+
+
 def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=False,
              stop=(), stream=None, **options):
     """Continues the text `prompt` (or each text of a list) and returns
@@ -385,10 +409,7 @@ def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=Fal
     if not prompts or not all(isinstance(text, str) for text in prompts):
         raise ValueError(f"`prompt` must be a string or a non-empty list of strings. "
                          f"Received: prompt={prompt!r}")
-    stop = [stop] if isinstance(stop, str) else list(stop)
-    if not all(isinstance(text, str) and text for text in stop):
-        raise ValueError(f"`stop` must be a non-empty string or a list of them. "
-                         f"Received: stop={stop!r}")
+    cut = stop_cutter(stop)
     prompt_ids = [(tokenizer.encode(text) if text else []) or [tokenizer.eos_id]
                   for text in prompts]
 
@@ -403,13 +424,10 @@ def generate(model, tokenizer, prompt, max_new_tokens=100, *, newline_at_eos=Fal
         lines.append(current)
         return "\n".join(tokenizer.decode(line) if line else "" for line in lines)
 
-    def cut(text):
-        ends = [text.find(s) for s in stop if s in text]
-        return text[:min(ends)] if ends else text
-
     stop_ids = tuple(options.pop("stop_ids", ())) + (
         () if newline_at_eos else (tokenizer.eos_id,))
-    condition = (lambda new_ids: cut(text_of(new_ids)) != text_of(new_ids)) if stop else None
+    condition = ((lambda new_ids: cut(text_of(new_ids)) != text_of(new_ids))
+                 if cut.stops else None)
     texts_of = ((lambda rows: stream([cut(text_of(ids)) for ids in rows]))
                 if stream is not None else None)
     new_ids = generate_ids(model, prompt_ids, max_new_tokens, stop_ids=stop_ids,

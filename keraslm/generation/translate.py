@@ -107,6 +107,8 @@ def translate(model, tokenizer, sources, max_new_tokens=64, *, batch_size=32,
                                  length_penalty=0.6, no_repeat_ngram_size=3)
     ```
     """
+    from keraslm.generation.api import stop_cutter
+
     if isinstance(sources, str):
         sources = [sources]
     if not isinstance(sources, (list, tuple)) or not all(
@@ -116,17 +118,10 @@ def translate(model, tokenizer, sources, max_new_tokens=64, *, batch_size=32,
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1. "
                          f"Received: batch_size={batch_size!r}")
-    stop = [stop] if isinstance(stop, str) else list(stop)
-    if not all(isinstance(text, str) and text for text in stop):
-        raise ValueError(f"`stop` must be a non-empty string or a list of them. "
-                         f"Received: stop={stop!r}")
+    cut = stop_cutter(stop)
 
-    def cut(text):
-        ends = [text.find(s) for s in stop if s in text]
-        return text[:min(ends)] if ends else text
-
-    condition = ((lambda ids: any(s in tokenizer.decode(ids) for s in stop))
-                 if stop else None)
+    condition = ((lambda ids: any(s in tokenizer.decode(ids) for s in cut.stops))
+                 if cut.stops else None)
     limit = max_source_length or model.max_sequence_length
     encoded = [tokenizer.encode(text)[:limit - 1] + [tokenizer.eos_id] for text in sources]
     targets = []
