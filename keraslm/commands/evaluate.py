@@ -107,30 +107,18 @@ def write_evaluation(run_dir, metrics, data=None, checkpoint=None, files=None) -
     #  'translations.txt': 'runs/enes/translations.txt'}
     ```
     """
-    from keraslm.training.run_directory import RunDirectory, atomic_write
+    from keraslm.training.run_directory import (RunDirectory, atomic_write,
+                                                check_evaluation_files,
+                                                write_evaluation_files)
 
-    if files is not None and not isinstance(files, dict):
-        raise TypeError(f"A task's `evaluation_files` must be a dict {{file name: text}}. "
-                        f"Received: {type(files).__name__}")
-    files = dict(files or {})
     run = RunDirectory(run_dir)
-    reserved = {name.split("/")[0] for name in RunDirectory.FILES.values()}
-    for name, text in files.items():
-        if (not isinstance(name, str) or name in ("", ".", "..")
-                or os.path.basename(name) != name or name in reserved):
-            raise ValueError(
-                f"A task's evaluation file names must be plain file names other than the "
-                f"run's own files ({', '.join(sorted(reserved))}). Received: {name!r}")
-        if not isinstance(text, (str, bytes)):
-            raise TypeError(f"Evaluation file {name!r} must be str or bytes. "
-                            f"Received: {type(text).__name__}")
-    written = {"metrics": run.file("evaluation")}
-    atomic_write(written["metrics"], json.dumps(
+    metrics_path = run.file("evaluation")
+    files = check_evaluation_files(files)  # before anything is written
+    atomic_write(metrics_path, json.dumps(
         {"data": data, "checkpoint": checkpoint, "metrics": metrics},
         indent=2, default=str) + "\n")
-    for name, text in files.items():
-        written[name] = os.path.join(run.path, name)
-        atomic_write(written[name], text)
+    written = {"metrics": metrics_path}
+    written.update(write_evaluation_files(run.path, files))
     return written
 
 

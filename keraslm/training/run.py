@@ -12,7 +12,8 @@ import time
 
 from keraslm.tasks.base import backbone_output_layer
 from keraslm.training.config import TrainConfig
-from keraslm.training.run_directory import RunDirectory, atomic_path, repair_csv
+from keraslm.training.run_directory import (RunDirectory, atomic_path, repair_csv,
+                                            write_evaluation_files)
 from keraslm.training.xla import check_fusible_available, fusible_xla, xla_mode
 
 
@@ -614,7 +615,7 @@ def _train(config, run, resume, started):
     _say(config, "[evaluate] validation")
     metrics = {"final": task.evaluate(model, valid_examples, tokenizer, loss),
                "steps": total_steps}
-    write_evaluation_files(task, run.path)
+    write_evaluation_files(run.path, getattr(task, "evaluation_files", None))
     best_path = run.file("best_checkpoint")
     if os.path.exists(best_path):
         best_model = keraslm.load_model(best_path)
@@ -709,16 +710,3 @@ def remove_run(run_dir):
     """Deletes a run directory (used by tests and `--overwrite`)."""
     shutil.rmtree(run_dir, ignore_errors=True)
 
-
-def write_evaluation_files(task, directory):
-    """Writes what the task's last `evaluate` left in `task.evaluation_files`
-    (file name -> text; the translate task's `translations.txt`) into
-    `directory`, each file replaced atomically; returns their paths."""
-    paths = []
-    for name, text in (getattr(task, "evaluation_files", None) or {}).items():
-        path = os.path.join(directory, os.path.basename(name))
-        with atomic_path(path) as partial:
-            with open(partial, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        paths.append(path)
-    return paths

@@ -360,6 +360,46 @@ def atomic_write(path, text):
             handle.write(text)
 
 
+def write_evaluation_files(run_dir, files):
+    """Writes a task's `evaluation_files` (`{file name: str or bytes}`, e.g.
+    the translate task's `translations.txt`) into `run_dir`, each
+    atomically; returns `{name: path}`. Names must be plain file names that
+    are not the run's own files.
+
+    Example:
+
+    ```python
+    write_evaluation_files("runs/mt", {"translations.txt": "Hola.\\n"})
+    ```
+    """
+    files = check_evaluation_files(files)
+    written = {}
+    for name, text in files.items():
+        written[name] = os.path.join(run_dir, name)
+        atomic_write(written[name], text)
+    return written
+
+
+def check_evaluation_files(files):
+    """`files` as a dict, or a TypeError/ValueError naming the bad entry
+    (see `write_evaluation_files`)."""
+    if files is not None and not isinstance(files, dict):
+        raise TypeError(f"A task's `evaluation_files` must be a dict {{file name: text}}. "
+                        f"Received: {type(files).__name__}")
+    files = dict(files or {})
+    reserved = {name.split("/")[0] for name in RunDirectory.FILES.values()}
+    for name, text in files.items():
+        if (not isinstance(name, str) or name in ("", ".", "..")
+                or os.path.basename(name) != name or name in reserved):
+            raise ValueError(
+                f"A task's evaluation file names must be plain file names other than the "
+                f"run's own files ({', '.join(sorted(reserved))}). Received: {name!r}")
+        if not isinstance(text, (str, bytes)):
+            raise TypeError(f"Evaluation file {name!r} must be str or bytes. "
+                            f"Received: {type(text).__name__}")
+    return files
+
+
 def repair_csv(path):
     """Drops a partial last line (a kill in the middle of an append)."""
     if not os.path.exists(path):
