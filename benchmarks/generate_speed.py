@@ -496,15 +496,7 @@ def timed_generate_ids(model, batch, new_tokens, spent):
     decoder = decoders.decoder_for(model)
 
     def timed(name, function):
-        def call(*args):
-            start = time.perf_counter()
-            out = function(*args)
-            for part in _leaves(out):
-                if hasattr(part, "numpy"):
-                    part.numpy()
-            spent[name].append(time.perf_counter() - start)
-            return out
-        return call
+        return _timed(spent, name, function, each_call=True)
 
     class Timed(decoders.CacheDecoder):
         prefill = staticmethod(timed("prefill", decoder.prefill))
@@ -543,16 +535,7 @@ def profile_beam(arguments, ours):
     spent = {"prefill": [], "step": [], "reorder": []}
 
     def timed(name, function):
-        def call(*args):
-            start = time.perf_counter()
-            out = function(*args)
-            # Results are used as NumPy (logits) or fed on (state): wait for them.
-            for part in _leaves(out):
-                if hasattr(part, "numpy"):
-                    part.numpy()
-            spent[name][-1] += time.perf_counter() - start
-            return out
-        return call
+        return _timed(spent, name, function, each_call=False)
 
     class Timed:
         compiled = decoder.compiled
@@ -583,6 +566,26 @@ def profile_beam(arguments, ours):
     print("profile beam", {k: round(v, 2) for k, v in result["ms_per_token"].items()},
           flush=True)
     return result
+
+
+def _timed(spent, name, function, each_call):
+    """`function`, timed until its results are computed: each call's
+    seconds appended to `spent[name]` (`each_call`), or added to its last
+    entry (several calls in one measurement)."""
+    def call(*args):
+        start = time.perf_counter()
+        out = function(*args)
+        # Results are used as NumPy (logits) or fed on (state): wait for them.
+        for part in _leaves(out):
+            if hasattr(part, "numpy"):
+                part.numpy()
+        seconds = time.perf_counter() - start
+        if each_call:
+            spent[name].append(seconds)
+        else:
+            spent[name][-1] += seconds
+        return out
+    return call
 
 
 def _leaves(value):
