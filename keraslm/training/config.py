@@ -17,7 +17,7 @@ from keraslm._options import check_value
 from keraslm.tasks.base import task_class
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-STRATEGIES = (None, "mirrored")
+STRATEGIES = (None, "mirrored", "multi_worker")
 PATH_FIELDS = ("train", "valid", "test", "output_dir", "init_from", "token_cache")
 DICT_FIELDS = ("model_options", "head_options", "tokenizer_options",
                "optimizer_options", "task_options")
@@ -105,7 +105,7 @@ class TrainConfig:
     batch_size: int = 32
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
     xla: bool | str = False             # "off"/False | "on"/True: XLA compiles the whole step | "fusible": XLA fuses the element-wise ops, matmuls stay oneDNN (fastest on CPU)
-    strategy: str | None = None         # None | mirrored (tf.distribute, all local devices)
+    strategy: str | None = None         # None | mirrored (tf.distribute, all local devices) | multi_worker (processes/machines from TF_CONFIG; keraslm launch)
     seed: int = 0                       # data order, masking, initialization
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
     output_dir: str = ""                # the run directory; "" makes runs/<task>-<time>
@@ -160,12 +160,11 @@ class TrainConfig:
         from keraslm.training.xla import xla_mode
 
         xla_mode(self.xla)
-        if self.strategy == "multi_worker":
+        if self.strategy == "multi_worker" and xla_mode(self.xla) == "on":
             raise ValueError(
-                "`strategy='multi_worker'` is not supported: Keras 3's model.fit "
-                "fails under tf.distribute.MultiWorkerMirroredStrategy "
-                "(keras-team/keras#20585; measured here with TF 2.21 / Keras 3.15). "
-                "Use 'mirrored' for the devices of one machine.")
+                "`xla` 'on' is not available with `strategy='multi_worker'` (its own "
+                "training loop runs without jit_compile). Received: xla="
+                f"{self.xla!r}, strategy='multi_worker'. Use xla 'off' or 'fusible'.")
         if self.strategy not in STRATEGIES:
             raise bad("strategy", f"one of {STRATEGIES}")
         from keraslm.data.sources import expand_paths, is_multi_file

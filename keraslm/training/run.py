@@ -11,6 +11,7 @@ import sys
 import time
 
 from keraslm.tasks.base import backbone_output_layer
+from keraslm.training import distributed
 from keraslm.training.config import TrainConfig
 from keraslm.training.run_directory import (RunDirectory, atomic_path, repair_csv,
                                             write_evaluation_files)
@@ -275,6 +276,8 @@ def _strategy(config):
         if "mirrored" not in _STRATEGIES:
             _STRATEGIES["mirrored"] = tf.distribute.MirroredStrategy()
         return _STRATEGIES["mirrored"]
+    if config.strategy == "multi_worker":
+        return distributed.strategy()  # made by distributed.join
     return tf.distribute.get_strategy()
 
 
@@ -399,6 +402,11 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
     if mode == "fusible":
         check_fusible_available()  # before the run directory is made
     run = _run_dir(config, resume)
+    if config.strategy == "multi_worker":
+        # Checked and joined before any long work; a worker other than the
+        # chief writes a scratch copy of the run directory.
+        distributed.join(config, say=lambda line: _say(config, line))
+        run = distributed.worker_run_directory(run, resume)
     created = not os.path.exists(run.path)
     previous_policy = keras.config.dtype_policy()
     try:
@@ -439,6 +447,7 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
         raise
     finally:
         keras.config.set_dtype_policy(previous_policy)
+        distributed.remove_scratch()
         if created == "empty":
             with contextlib.suppress(OSError):
                 os.rmdir(run.path)  # fails if another process wrote meanwhile
@@ -591,7 +600,8 @@ def _train(config, run, resume, started):
                 continue
             if guard is not None and guard.stopped_at is not None:
                 break
-            model.fit(train_data.dataset.repeat().skip(start), epochs=end,
+            distributed.fit_function(model, config, loss)(
+                      train_data.dataset.repeat().skip(start), epochs=end,
                       initial_epoch=start // interval, steps_per_epoch=length,
                       validation_data=valid_data.dataset, callbacks=callbacks,
                       verbose=0, shuffle=False)
@@ -610,6 +620,9 @@ def _train(config, run, resume, started):
             f"{config.learning_rate:g}), gradient clipping (global_clipnorm) or "
             f"float32 precision.")
 
+    if not distributed.writes_run():
+        return TrainResult(run_dir=run.path, metrics={}, model=model,
+                           tokenizer=tokenizer, config=config)
     with atomic_path(run.file("final_model"), ".keras") as partial:
         model.save(partial)
     _say(config, "[evaluate] validation")
@@ -637,6 +650,8 @@ def _train(config, run, resume, started):
                                   "seconds_used": round(time.monotonic() - started, 1)}
         if guard.stopped_at is not None:
             metrics["steps"] = guard.stopped_at
+    if distributed.report():
+        metrics["distributed"] = distributed.report()
     run.write_json("metrics", metrics)
     plot_training_curve(run.path)
     _say(config, f"[done] {run.path}: " + ", ".join(

@@ -1,0 +1,546 @@
+"""Training across processes and machines: `--strategy multi_worker` (TF).
+
+Keras 3's `fit` fails under `tf.distribute.MultiWorkerMirroredStrategy`
+(keras-team/keras#20585, tensorflow#72388), so this module drives the
+training workflow's own callbacks from a custom loop (`MultiWorkerFit`):
+`strategy.run` of a step that calls the Keras model, `tape.gradient` and the
+optimizer, whose `GlobalClipAcrossReplicas` all-reduces the gradients, clips
+the global gradient and then applies it. The masked token loss is normalised
+by the global count of real tokens (`keraslm.losses`).
+
+The cluster comes from `TF_CONFIG` (`read_tf_config`): one process per
+machine (or per core, `keraslm launch`), worker 0 the chief. Every worker
+runs the same workflow; the chief writes the run directory, the others
+write into a scratch directory that is removed at the end, so the callbacks
+(and their collectives) stay the same on every worker. Before any long work
+the workers check that they were started with the same configuration (a
+hash of it) and that every one joined within `KERASLM_JOIN_TIMEOUT` seconds.
+
+Each global batch of `batch_size` rows is cut into one slice per worker
+(`local_batches`): every worker reads the same shuffled batches and trains
+on its own rows, so no example is trained twice in an epoch, and a partial
+last batch is padded with ignored tokens (token tasks), which changes no
+loss.
+
+A worker that dies takes the job down (the others fail on their next
+all-reduce); `keraslm launch` relaunches every worker from the last
+checkpoint.
+"""
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+
+STRATEGIES = ("multi_worker",)
+JOIN_TIMEOUT_VARIABLE = "KERASLM_JOIN_TIMEOUT"
+DEFAULT_JOIN_TIMEOUT = 300.0
+JOIN_TIMEOUT_EXIT = 3  # the exit status of a worker whose peers did not join
+
+TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}\'')
+
+
+class ClusterError(ValueError):
+    """The cluster description is missing or wrong, or the workers disagree."""
+
+
+class Cluster:
+    """One worker's view of the cluster.
+
+    Args:
+        addresses: list of str. Every worker's `host:port`, the chief first.
+        index: int. This worker's position in `addresses`.
+    """
+
+    def __init__(self, addresses, index):
+        self.addresses = list(addresses)
+        self.index = index
+
+    @property
+    def num_workers(self):
+        return len(self.addresses)
+
+    @property
+    def is_chief(self):
+        return self.index == 0
+
+    def __repr__(self):
+        return f"Cluster(addresses={self.addresses!r}, index={self.index})"
+
+
+def _address_problem(address):
+    if not isinstance(address, str) or address.count(":") < 1:
+        return "not host:port"
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return "not host:port with a port in 1-65535"
+    return None
+
+
+def read_tf_config(environ=None) -> Cluster:
+    """The cluster of `TF_CONFIG`, or a `ClusterError` saying what is wrong.
+
+    `{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}`;
+    a `"chief"` job of one address is also accepted (it is worker 0, and
+    the `worker` job's addresses follow it).
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get("TF_CONFIG")
+    if not text:
+        raise ClusterError(
+            "`--strategy multi_worker` reads the cluster from the TF_CONFIG environment "
+            f"variable, which is not set. Expected on each machine: {TF_CONFIG_EXAMPLE} "
+            "(the same worker list everywhere, this machine's index; index 0 is the "
+            "chief), or start local workers with `keraslm launch --workers N -- train ...`.")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ClusterError(f"TF_CONFIG is not valid JSON ({error}). Received: "
+                           f"TF_CONFIG={text!r}. Expected: {TF_CONFIG_EXAMPLE}") from None
+    cluster = value.get("cluster") if isinstance(value, dict) else None
+    task = value.get("task") if isinstance(value, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise ClusterError(f"TF_CONFIG must hold a 'cluster' and a 'task' object. "
+                           f"Received: TF_CONFIG={text!r}. Expected: {TF_CONFIG_EXAMPLE}")
+    chief = cluster.get("chief", [])
+    workers = cluster.get("worker", [])
+    unknown = sorted(set(cluster) - {"chief", "worker"})
+    if (unknown or not isinstance(chief, list) or not isinstance(workers, list)
+            or len(chief) > 1 or not chief + workers):
+        raise ClusterError(
+            f"TF_CONFIG's cluster must list the workers under 'worker' (and at most one "
+            f"'chief'). Received: cluster={cluster!r}. Expected: {TF_CONFIG_EXAMPLE}")
+    addresses = chief + workers
+    for address in addresses:
+        problem = _address_problem(address)
+        if problem:
+            raise ClusterError(f"TF_CONFIG's worker address {address!r} is {problem}. "
+                               f"Received: cluster={cluster!r}")
+    if len(set(addresses)) != len(addresses):
+        raise ClusterError(f"TF_CONFIG lists an address twice. Received: "
+                           f"cluster={cluster!r}")
+    kind, index = task.get("type"), task.get("index", 0)
+    jobs = {"chief": chief, "worker": workers}
+    if kind not in jobs or not jobs[kind] or not isinstance(index, int) \
+            or isinstance(index, bool) or not 0 <= index < len(jobs[kind]):
+        raise ClusterError(
+            f"TF_CONFIG's task must name a job of the cluster and an index in it. "
+            f"Received: task={task!r} for cluster={cluster!r}. Expected: "
+            f'{{"type": "worker", "index": i}} with 0 <= i < {len(workers)}.')
+    position = index if kind == "chief" else len(chief) + index
+    return Cluster(addresses, position)
+
+
+def check_port_free(address):
+    """A `ClusterError` when this machine's `host:port` is already in use."""
+    port = int(address.rpartition(":")[2])
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind(("", port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ClusterError(
+                f"Port {port} of this worker's address {address} is already in use "
+                f"(another job, or a worker of an earlier run still running). Received: "
+                f"{address!r}. Stop that process or give this worker another port in "
+                f"TF_CONFIG (`keraslm launch` picks free ports).") from None
+        raise
+    finally:
+        probe.close()
+
+
+def check_batch_size(batch_size, parts, what="workers"):
+    if batch_size % parts:
+        raise ClusterError(
+            f"`batch_size` is the global batch, split evenly across the {what}: it "
+            f"must be divisible by {parts}. Received: batch_size={batch_size}, "
+            f"{what}={parts}.")
+
+
+def config_hash(config):
+    """The SHA-256 of the resolved configuration (`verbose` left out)."""
+    import keraslm
+
+    values = {k: v for k, v in config.to_dict().items() if k != "verbose"}
+    text = json.dumps({"keraslm": keraslm.__version__, "config": values},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def join_timeout(environ=None):
+    environ = os.environ if environ is None else environ
+    text = environ.get(JOIN_TIMEOUT_VARIABLE)
+    if not text:
+        return DEFAULT_JOIN_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ClusterError(f"{JOIN_TIMEOUT_VARIABLE} must be a positive number of "
+                           f"seconds. Received: {text!r}")
+    return value
+
+
+@contextlib.contextmanager
+def deadline(seconds, message):
+    """Ends the process with `message` (status 3) unless the block finishes
+    within `seconds`: a blocked join cannot be interrupted otherwise."""
+    def expire():
+        print(f"[multi_worker] error: {message}", file=sys.stderr, flush=True)
+        os._exit(JOIN_TIMEOUT_EXIT)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+# -- the strategy and collectives ------------------------------------------------
+_STATE = {}
+
+
+def strategy():
+    """The process's `MultiWorkerMirroredStrategy` (see `join`)."""
+    return _STATE["strategy"]
+
+
+def cluster():
+    return _STATE.get("cluster")
+
+
+def join(config, say=print):
+    """Reads `TF_CONFIG`, checks it, starts this worker's server and waits
+    for every worker (up to the join timeout); then checks that all were
+    started with the same configuration. Returns the `Cluster`."""
+    if "cluster" in _STATE:
+        return _STATE["cluster"]
+    import tensorflow as tf
+
+    layout = read_tf_config()
+    timeout = join_timeout()
+    check_batch_size(config.batch_size, layout.num_workers)
+    if config.time_budget:
+        raise ClusterError(
+            "`time_budget` measures one process's speed; every worker must train the "
+            "same number of steps. Give `steps` or `epochs` with --strategy "
+            f"multi_worker. Received: time_budget={config.time_budget!r}")
+    check_port_free(layout.addresses[layout.index])
+    say(f"[multi_worker] worker {layout.index} of {layout.num_workers} "
+        f"({layout.addresses[layout.index]}); waiting up to {timeout:g} s for the others")
+    message = (f"not every worker joined within {timeout:g} s (this is worker "
+               f"{layout.index} of {layout.num_workers}: {layout.addresses}). Start "
+               f"every worker of TF_CONFIG with the same command, or raise "
+               f"{JOIN_TIMEOUT_VARIABLE}.")
+    with deadline(timeout, message):
+        created = tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=tf.distribute.experimental.CommunicationImplementation.RING))
+        digest = config_hash(config)
+        same = all_equal(created, _hash_numbers(digest))
+    if not same:
+        raise ClusterError(
+            f"The workers were started with different configurations (this is worker "
+            f"{layout.index}; hash of its resolved configuration {digest[:16]}). Start "
+            f"every worker with the same command and options; only TF_CONFIG's task "
+            f"index differs.")
+    check_batch_size(config.batch_size, created.num_replicas_in_sync, "replicas")
+    _STATE.update(strategy=created, cluster=layout)
+    return layout
+
+
+def _hash_numbers(digest):
+    return [float(int(digest[i:i + 4], 16)) for i in range(0, 32, 4)]  # 8 x 16 bits
+
+
+def all_sum(strategy, values):
+    """The sum over workers of each worker's `values` (a list of floats)."""
+    import tensorflow as tf
+
+    local = tf.constant(values, tf.float64)
+
+    @tf.function
+    def reduce():
+        def replica():
+            context = tf.distribute.get_replica_context()
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(local))
+        return strategy.run(replica)
+
+    result = strategy.experimental_local_results(reduce())[0]
+    return [float(v) / len(strategy.extended.worker_devices) for v in result.numpy()]
+
+
+def all_equal(strategy, values):
+    """Whether every worker holds the same `values` (the same answer on all:
+    n * sum(v^2) == sum(v)^2 for each value)."""
+    sums = all_sum(strategy, list(values) + [v * v for v in values] + [1.0])
+    count = sums[-1]
+    plain, squares = sums[:len(values)], sums[len(values):-1]
+    return all(abs(count * q - p * p) <= 1e-9 * max(1.0, p * p)
+               for p, q in zip(plain, squares))
+
+
+def weight_spread(strategy, model):
+    """The largest difference of a weight between a worker and the mean of
+    all workers (0: every worker holds the same weights)."""
+    import tensorflow as tf
+
+    variables = model.weights
+
+    @tf.function
+    def spread():
+        def replica():
+            context = tf.distribute.get_replica_context()
+            largest = tf.constant(0.0, tf.float64)
+            for variable in variables:
+                value = tf.cast(tf.convert_to_tensor(variable.value), tf.float64)
+                mean = context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+                largest = tf.maximum(largest, tf.reduce_max(tf.abs(value - mean)))
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, largest)
+        return strategy.run(replica)
+
+    return float(strategy.experimental_local_results(spread())[0])
+
+
+# -- data ------------------------------------------------------------------------
+def local_batches(dataset, batch_size, part, parts, ignore_class=None):
+    """This worker's rows of each global batch: rows `[part * k, (part + 1) * k)`
+    with `k = batch_size / parts`.
+
+    A partial batch (an epoch's last) is first filled up to `batch_size`:
+    with padding rows (ids 0, labels `ignore_class`) when the labels are
+    token labels and the loss ignores a class, which leaves the loss and
+    the gradient as they were; else with its own first rows.
+    """
+    import tensorflow as tf
+
+    size = batch_size // parts
+
+    def fill(tensor, value, rows, cyclic):
+        missing = batch_size - rows
+        if cyclic:
+            index = tf.math.floormod(tf.range(batch_size), rows)
+            return tf.gather(tensor, index)
+        shape = tf.concat([[missing], tf.shape(tensor)[1:]], 0)
+        return tf.concat([tensor, tf.fill(shape, tf.cast(value, tensor.dtype))], 0)
+
+    def cut(*element):
+        labels = element[1] if len(element) > 1 else element[0]
+        rows = tf.shape(tf.nest.flatten(element[0])[0])[0]
+        token_labels = (ignore_class is not None and labels.shape.rank is not None
+                        and labels.shape.rank >= 2 and labels.dtype.is_integer)
+
+        def pad(structure, value):
+            return tf.nest.map_structure(
+                lambda t: fill(t, value, rows, cyclic=not token_labels), structure)
+
+        parts_out = [pad(element[0], 0)]
+        if len(element) > 1:
+            parts_out.append(pad(element[1], ignore_class if token_labels else 0))
+        for extra in element[2:]:
+            parts_out.append(pad(extra, 0))
+        parts_out = tf.nest.map_structure(lambda t: t[part * size:(part + 1) * size],
+                                          parts_out)
+        return tuple(parts_out)
+
+    return dataset.map(cut)
+
+
+# -- the run directory of a worker that is not the chief ------------------------------
+def worker_run_directory(run, resume):
+    """The chief writes `run`; another worker writes a scratch copy (its
+    resume state and assets copied from `run` when resuming)."""
+    from keraslm.training.run_directory import RunDirectory
+
+    layout = cluster()
+    if layout is None or layout.is_chief:
+        return run
+    scratch = tempfile.mkdtemp(prefix=f"keraslm-worker{layout.index}-")
+    _STATE["scratch"] = scratch
+    if resume:
+        shutil.rmtree(scratch)
+        shutil.copytree(run.path, scratch, ignore=shutil.ignore_patterns(
+            "logs", "checkpoints", "*.keras", "run.lock", "token_cache", "export",
+            ".*partial*"))
+    return RunDirectory(scratch)
+
+
+def remove_scratch():
+    scratch = _STATE.pop("scratch", None)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# -- the training loop -------------------------------------------------------------
+class MultiWorkerFit:
+    """`model.fit` for the training workflow under `MultiWorkerMirroredStrategy`.
+
+    It takes the arguments the workflow gives `fit` (a dataset of global
+    batches, `epochs`, `initial_epoch`, `steps_per_epoch`,
+    `validation_data`, `callbacks`) and calls the callbacks as `fit` does:
+    `on_train_batch_end` with the running mean of the loss of the interval,
+    `on_test_begin`/`on_test_end` around validation, `on_epoch_end` with
+    `loss` and `val_loss`.
+
+    Args:
+        model: a compiled Keras model built under `strategy()`.
+        batch_size: int. The global batch.
+        ignore_class: int or None. The label the loss ignores (for padding).
+    """
+
+    def __init__(self, model, batch_size, ignore_class=None):
+        self.model = model
+        self.strategy = strategy()
+        self.cluster = cluster()
+        self.batch_size = batch_size
+        self.ignore_class = ignore_class
+        self._step = None
+        self.weight_spread = None
+
+    def _distribute(self, dataset):
+        import tensorflow as tf
+
+        workers = self.cluster.num_workers
+        local = local_batches(dataset, self.batch_size, self.cluster.index, workers,
+                              self.ignore_class)
+        per_replica = self.batch_size // self.strategy.num_replicas_in_sync
+        local = local.unbatch().batch(per_replica, drop_remainder=True)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.OFF
+        local = local.with_options(options)
+        return self.strategy.distribute_datasets_from_function(lambda context: local)
+
+    def _train_step(self):
+        import tensorflow as tf
+
+        if self._step is not None:
+            return self._step
+        model, strategy = self.model, self.strategy
+
+        def replica_step(data):
+            import keras
+
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            with tf.GradientTape() as tape:
+                y_pred = model(x, training=True)
+                # Scaled by 1/replicas (Keras' compute_loss under tf.distribute).
+                loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
+                scaled = model.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled, model.trainable_variables)
+            # keraslm's optimizers all-reduce, clip the global gradient, then apply.
+            model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            return loss
+
+        @tf.function
+        def step(iterator):
+            losses = strategy.run(replica_step, args=(next(iterator),))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+        self._step = step
+        return step
+
+    def _validate(self, dataset):
+        """`val_loss` as `fit` reports it (batch losses weighted by rows),
+        the batches shared out between the workers."""
+        import tensorflow as tf
+
+        model = self.model
+        loss_fn = model.loss
+
+        @tf.function
+        def batch_loss(x, y):
+            value = loss_fn(y, model(x, training=False))
+            if model.losses:
+                value += tf.add_n(model.losses)
+            return value
+
+        total = rows = 0.0
+        workers, index = self.cluster.num_workers, self.cluster.index
+        for number, batch in enumerate(dataset):
+            if number % workers != index:
+                continue
+            x, y = batch[0], batch[1]
+            count = float(tf.shape(tf.nest.flatten(x)[0])[0])
+            total += float(batch_loss(x, y)) * count
+            rows += count
+        total, rows = all_sum(self.strategy, [total, rows])
+        return {"loss": total / rows if rows else float("nan")}
+
+    def __call__(self, x, *, epochs, initial_epoch=0, steps_per_epoch, validation_data=None,
+                 callbacks=None, **_):
+        import keras
+
+        model = self.model
+        callbacks = keras.callbacks.CallbackList(callbacks, add_history=True, model=model,
+                                                 epochs=epochs, steps=steps_per_epoch,
+                                                 verbose=0)
+        step = self._train_step()
+        iterator = iter(self._distribute(x))
+        model.stop_training = False
+        callbacks.on_train_begin()
+        epoch_logs = {}
+        for epoch in range(initial_epoch, epochs):
+            callbacks.on_epoch_begin(epoch)
+            total, logs = 0.0, {}
+            for batch in range(steps_per_epoch):
+                callbacks.on_train_batch_begin(batch)
+                total += float(step(iterator))
+                logs = {"loss": total / (batch + 1)}
+                callbacks.on_train_batch_end(batch, logs)
+                if model.stop_training:  # the loss is the global one: all workers stop
+                    break
+            epoch_logs = dict(logs)
+            if validation_data is not None and not model.stop_training:
+                callbacks.on_test_begin()
+                val_logs = self._validate(validation_data)
+                callbacks.on_test_end(val_logs)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callbacks.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training:
+                break
+        if isinstance(model.optimizer, keras.optimizers.Optimizer) and epochs > 0:
+            model.optimizer.finalize_variable_values(model.trainable_weights)
+        self.weight_spread = weight_spread(self.strategy, model)
+        _STATE["weight_spread"] = self.weight_spread
+        callbacks.on_train_end(logs=epoch_logs)
+        return model.history
+
+
+def fit_function(model, config, loss):
+    """What the workflow calls instead of `model.fit`."""
+    if config.strategy != "multi_worker":
+        return model.fit
+    if config.time_budget:
+        raise ClusterError(
+            "A time budget measures one process's speed; every worker must train the "
+            "same number of steps. Give `steps` or `epochs` with --strategy "
+            f"multi_worker. Received: time_budget={config.time_budget!r}")
+    return MultiWorkerFit(model, config.batch_size, getattr(loss, "ignore_class", None))
+
+
+def report():
+    """What `metrics.json` records of a multi-worker run."""
+    layout = cluster()
+    if layout is None:
+        return None
+    return {"workers": layout.num_workers,
+            "replicas": strategy().num_replicas_in_sync,
+            "weight_spread_across_workers": _STATE.get("weight_spread")}
+
+
+def writes_run():
+    """Whether this process writes the run directory (not a worker other
+    than the chief)."""
+    layout = cluster()
+    return layout is None or layout.is_chief
