@@ -24,7 +24,8 @@ keraslm export runs/reviews --format tflite --quantize dynamic_int8
 """
 
 import keraslm
-from keraslm_tflite.convert import QUANTIZE  # a plain tuple: no TensorFlow import
+from keraslm_tflite.convert import QUANTIZE  # plain tuples: no TensorFlow import
+from keraslm_tflite.generation import QUANTIZE as GENERATION_QUANTIZE
 
 __version__ = "0.1.0"
 
@@ -39,4 +40,25 @@ def register_exporters(register):
         file_extension=".tflite",
         runtime="keraslm_tflite.runtime:load",
         choices={"quantize": QUANTIZE},
+    )
+    register(
+        "tflite-generation",
+        "keraslm_tflite.generation_exporter:export_tflite_generation",
+        description="TFLite prefill_N/decode signatures with an explicit KV cache "
+                    "(transformer_lm), checked in ai_edge_litert against keraslm "
+                    "generate.",
+        file_extension=".tflite",
+        runtime="keraslm_tflite.generation:load",
+        choices={"quantize": GENERATION_QUANTIZE},
+        tasks=("lm",),
+    )
+    register(
+        "litertlm",
+        "keraslm_tflite.generation_exporter:export_litertlm",
+        description="LiteRT-LM .litertlm bundle (TFLite prefill/decode + tokenizer + "
+                    "metadata) for litert_lm.Engine (transformer_lm), checked there.",
+        file_extension=".litertlm",
+        runtime="keraslm_tflite.litertlm:load",
+        choices={"quantize": GENERATION_QUANTIZE},
+        tasks=("lm",),
     )
