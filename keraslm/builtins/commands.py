@@ -18,6 +18,8 @@ COMMANDS = {
             "attention heatmaps and token saliency (PNG, HTML).",
     "plugins": "List installed plugins, their hooks and components.",
     "tokenizer": "Tokenizer tools: `keraslm tokenizer train FILES... -o DIR`.",
+    "launch": "Run a multi-worker training job as local worker processes (TF_CONFIG), "
+              "relaunching all from the last checkpoint when one dies.",
     "quickstart": "Train, evaluate, sample and export a small LM on the default "
                   "data (a few minutes on a CPU).",
 }

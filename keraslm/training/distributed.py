@@ -267,16 +267,16 @@ def all_sum(strategy, values):
     """The sum over workers of each worker's `values` (a list of floats)."""
     import tensorflow as tf
 
-    local = tf.constant(values, tf.float64)
-
-    @tf.function
-    def reduce():
-        def replica():
-            context = tf.distribute.get_replica_context()
-            return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(local))
-        return strategy.run(replica)
-
-    result = strategy.experimental_local_results(reduce())[0]
+    reduce = _STATE.get("all_sum")
+    if reduce is None:
+        @tf.function(reduce_retracing=True)
+        def reduce(local):
+            def replica():
+                context = tf.distribute.get_replica_context()
+                return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(local))
+            return strategy.run(replica)
+        _STATE["all_sum"] = reduce
+    result = strategy.experimental_local_results(reduce(tf.constant(values, tf.float64)))[0]
     return [float(v) / len(strategy.extended.worker_devices) for v in result.numpy()]
 
 
