@@ -165,6 +165,13 @@ def run(args):
     exporter = registry.exporters.get(args.format)  # an unknown format fails first
     run_dir = RunDirectory(args.run_dir)
     config = TrainConfig.from_run(run_dir.path)
+    tasks = exporter.metadata.get("tasks")  # an exporter for some tasks only
+    if tasks and config.task not in tasks:
+        accepted = [c.name for c in registry.exporters
+                    if config.task in c.metadata.get("tasks", (config.task,))]
+        raise ValueError(
+            f"The {exporter.name} exporter exports {' or '.join(tasks)} runs. Received: a "
+            f"{config.task} run ({run_dir.path}). Accepted: --format {', '.join(accepted)}.")
     options = exporter_options(exporter, args, config)
     output = args.output or os.path.join(
         run_dir.file("export"), "model" + exporter.metadata.get("file_extension", ""))
@@ -178,6 +185,11 @@ def run(args):
         length = options.get("sequence_length") or config.sequence_length
         options["representative_inputs"] = task.sample_inputs(
             task.read_files(config.train), tokenizer, shapes=((16, length),) * 4)
+    parameters = inspect.signature(exporter.load()).parameters
+    if "tokenizer" in parameters:  # generation exporters ship the tokenizer
+        options["tokenizer"] = tokenizer
+    if "generate_options" in parameters:
+        options["generate_options"] = task.generate_options()
     result = keraslm.export(model, output, format=args.format, atol=args.atol,
                             inputs=sample_inputs(config, task, tokenizer), **options)
     runtime = exporter.metadata.get("runtime")

@@ -283,3 +283,51 @@ def check_decoder(model, session, prompts, steps=3, atol=1e-4, banned_ids=()):
                 f"(tolerance {atol:g}) at {kind} for prompts of lengths "
                 f"{[len(p) for p in prompts]}.")
     return worst
+
+
+def export_onnx_decoder(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
+    """The `onnx-decoder` exporter: a `TransformerLM` as one ONNX file with
+    past/present caches, checked against `call_with_cache`.
+
+    The logits equal the Keras model's for every id (nothing banned);
+    `keraslm_onnx.generation.greedy` drives the file in onnxruntime and
+    gives `keraslm generate`'s greedy ids. Writes `model.README.txt` beside
+    the file.
+
+    Args:
+        model: a float32 `keraslm.models.TransformerLM`.
+        path: str. The `.onnx` file.
+        inputs: list of id batches; prompts for the check are cut from them.
+        atol: float. Defaults to `1e-4`.
+        opset: int. Defaults to `17`.
+
+    Example:
+
+    ```python
+    keraslm.export(model, "out/decoder.onnx", format="onnx-decoder")
+    keraslm_onnx.generation.greedy("out/decoder.onnx", [[5, 17, 9]], 20)
+    ```
+    """
+    import os
+
+    from keraslm.exporting import ExportResult
+    from keraslm_onnx import readme
+    from keraslm_onnx.bundle import _latency, _prompts
+    from keraslm_onnx.generation import session
+
+    check_decoder_model(model, "onnx-decoder")
+    convert_decoder(model, path, opset=opset)
+    runtime = session(path)
+    prompts = _prompts(inputs)
+    max_diff = check_decoder(model, runtime, prompts, steps=3, atol=atol)
+    keras_ms, runtime_ms = _latency(model, runtime, prompts[0])
+    sizes = dimensions(model)
+    readme.write_decoder_readme(path, sizes, ())
+    return ExportResult(
+        format="onnx-decoder", path=str(path), size_bytes=os.path.getsize(path),
+        max_abs_diff=max_diff, tolerance=atol,
+        shapes_checked=[[len(prompts), max(len(p) for p in prompts)]],
+        keras_latency_ms=keras_ms, runtime_latency_ms=runtime_ms,
+        details={"opset": opset, "inputs": input_names(model.num_layers),
+                 "outputs": output_names(model.num_layers), **sizes,
+                 "readme": readme.readme_path(path)})

@@ -36,7 +36,8 @@ def export_onnx(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
     as `1 - Erf`, which tf2onnx cannot convert otherwise. The file is
     validated with `onnx.checker`, then run in onnxruntime (CPU) on `inputs`
     and compared with the Keras model through `keraslm.exporting.finish`;
-    the report's `details` hold the opset, the ONNX op types used and the
+    `model.README.txt` is written beside the file; the report's `details`
+    hold the opset, the ONNX op types used and the
     onnxruntime and tf2onnx versions.
 
     Args:
@@ -94,9 +95,15 @@ def export_onnx(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
         return outputs[0] if len(outputs) == 1 else outputs
 
     ops = sorted({node.op_type for node in model_proto.graph.node})
-    return finish("onnx", path, model, run, inputs, atol, details={
+    result = finish("onnx", path, model, run, inputs, atol, details={
         "opset": opset,
         "ops": ops,
         "onnxruntime": onnxruntime.__version__,
         "tf2onnx": tf2onnx.__version__,
     })
+    from keraslm_onnx import readme
+
+    readme.write_forward_readme(
+        path, input_name, f"{spec.dtype} {list(spec.shape)}",
+        ", ".join(f"{o.name} {list(o.shape)}" for o in session.get_outputs()), opset)
+    return result
