@@ -204,6 +204,41 @@ class Task:
         """Arguments the trainer offers the loss (passed where accepted)."""
         return {"ignore_class": IGNORE_INDEX, "from_logits": True}
 
+    # -- automatic defaults ---------------------------------------------------
+    def auto_defaults(self, examples, statistics, seconds):
+        """The data-driven choices of a run with no `steps`/`epochs` (see
+        `keraslm.training.auto`): a list of `keraslm.training.auto.Choice`,
+        each setting `TrainConfig` fields, with the reason, and skipped when
+        the user gave one of its fields.
+
+        `examples` are the training examples (as `read_files` gave them),
+        `statistics` a `keraslm.training.auto.Statistics` of them, `seconds`
+        the time budget. This base gives a WordPiece
+        vocabulary the size of the corpus's repeated words, the batch size,
+        the validation interval and early stopping; tasks add their model.
+        """
+        from keraslm.training import auto
+
+        size, why = auto.subword_vocabulary(statistics)
+        batch = auto.batch_size_choice(statistics.examples)
+        return [
+            auto.Choice("tokenizer", {"tokenizer": "wordpiece", "vocabulary_size": size},
+                        f"WordPiece: {why}",
+                        given_by=("tokenizer", "vocabulary_size", "tokenizer_options")),
+            batch,
+            auto.interval_choice(statistics.examples, batch.values["batch_size"]),
+            auto.early_stopping_choice(),
+        ]
+
+    def auto_sequence_length(self, lengths, cap):
+        """`(sequence_length, why)` of an automatic run, once the tokenizer
+        is trained: by default a high percentile of `lengths()` (token
+        counts of sampled training texts) capped by `cap` (the model's
+        positions, or None); see `keraslm.training.auto.length_choice`."""
+        from keraslm.training import auto
+
+        return auto.length_choice(lengths(), cap)
+
     # -- run-directory assets ----------------------------------------------
     def save_assets(self, run):
         """Writes what the task learned from the data (the label set) into

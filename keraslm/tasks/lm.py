@@ -100,6 +100,58 @@ class LanguageModelTask(TextTask):
                              f"{self.config.sequence_length}] or None. "
                              f"Received: eval_stride={stride!r}")
 
+    def auto_defaults(self, examples, statistics, seconds):
+        """Characters for a corpus under 2M characters, else a lossless
+        SentencePiece BPE (4,096 pieces; 8,192 above 50M characters); a
+        Transformer LM of 2 layers d128 for budgets under 5 minutes, 4
+        layers d192 otherwise; windows of 128 tokens."""
+        from keraslm.training import auto
+
+        choices = super().auto_defaults(examples, statistics, seconds)
+        if statistics.characters < 2_000_000:
+            tokenizer = {"tokenizer": "character", "vocabulary_size": 1000}
+            why = f"{statistics.characters:,} characters (under 2M): characters"
+        else:
+            size = 4096 if statistics.characters < 50_000_000 else 8192
+            tokenizer = {"tokenizer": "sentencepiece", "vocabulary_size": size,
+                         "tokenizer_options": {"model_type": "bpe",
+                                               "normalization": "identity",
+                                               "remove_extra_whitespaces": False,
+                                               "add_dummy_prefix": False}}
+            why = (f"{statistics.characters:,} characters: a lossless SentencePiece "
+                   f"BPE of {size:,} pieces")
+        choices[0] = auto.Choice("tokenizer", tokenizer, why,
+                                 given_by=("tokenizer", "vocabulary_size",
+                                           "tokenizer_options"))
+        if seconds < 300:
+            shape = {"num_layers": 2, "num_heads": 4, "hidden_dim": 128,
+                     "intermediate_dim": 512}
+        else:
+            shape = {"num_layers": 4, "num_heads": 4, "hidden_dim": 192,
+                     "intermediate_dim": 768}
+        choices.append(auto.Choice(
+            "model", {"model": "transformer_lm", "preset": None,
+                      "model_options": {**shape, "max_sequence_length": 128},
+                      "learning_rate": 3e-3},
+            f"a {shape['num_layers']}-layer d{shape['hidden_dim']} Transformer LM for a "
+            f"{auto.format_budget(seconds)} budget",
+            given_by=("model", "preset", "model_options")))
+        # The stream is cut into windows: validate every ~100-250 steps.
+        for index, choice in enumerate(choices):
+            if choice.name == "checkpoint_every":
+                steps = 100 if seconds < 300 else 250
+                choices[index] = auto.Choice(
+                    "checkpoint_every", {"checkpoint_every": steps},
+                    f"validate every {steps} steps")
+        return choices
+
+    def auto_sequence_length(self, lengths, cap):
+        """Windows of a packed stream: 128 tokens (at most the model's
+        positions), whatever the line lengths."""
+        length = min(128, cap or 128)
+        return length, (f"windows of {length} tokens cut from the packed stream "
+                        f"(line lengths do not bound an LM's context)")
+
     def prepare_training_data(self, examples, tokenizer, cache_directory, progress=None):
         from keraslm import data
 

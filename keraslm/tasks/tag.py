@@ -68,6 +68,31 @@ class TaggingTask(Task):
     def head_options(self):
         return {"num_classes": len(self.label_vocabulary), **self.config.head_options}
 
+    def auto_defaults(self, examples, statistics, seconds):
+        """A WordPiece vocabulary from the corpus (case kept: it tells
+        proper nouns), and a small Transformer encoder whose first layer
+        also sees hashed pairs of adjacent pieces; one layer of width 64 for
+        budgets under 5 minutes, two of width 128 otherwise."""
+        from keraslm.training import auto
+
+        choices = super().auto_defaults(examples, statistics, seconds)
+        if seconds < 300:
+            shape = {"num_layers": 1, "num_heads": 2, "hidden_dim": 64,
+                     "intermediate_dim": 256}
+        else:
+            shape = {"num_layers": 2, "num_heads": 4, "hidden_dim": 128,
+                     "intermediate_dim": 512}
+        choices.append(auto.Choice(
+            "model", {"model": "transformer_encoder", "preset": None,
+                      "model_options": {**shape, "max_sequence_length": 256,
+                                        "ngram_buckets": 50_000},
+                      "head_options": {"dropout": 0.1},
+                      "learning_rate": 2e-3, "schedule": "warmup_linear"},
+            f"a {shape['num_layers']}-layer d{shape['hidden_dim']} encoder with hashed "
+            f"piece pairs for a {auto.format_budget(seconds)} budget",
+            given_by=("model", "preset", "model_options")))
+        return choices
+
     def known_tags(self, examples):
         """`(examples with unseen tags replaced, per-word unseen flags)`."""
         from keraslm import data

@@ -54,6 +54,34 @@ class TranslationTask(Task):
                                        max_new_tokens, **options)
         return targets[0] if single else targets
 
+    def auto_defaults(self, examples, statistics, seconds):
+        """One SentencePiece vocabulary for both sides, sized from the
+        corpus (1,000 to 8,000); an encoder-decoder of 2+2 layers d128 for
+        budgets under 5 minutes, 3+3 layers d256 otherwise."""
+        from keraslm.training import auto
+
+        choices = super().auto_defaults(examples, statistics, seconds)
+        size, why = auto.subword_vocabulary(statistics, largest=8000)
+        choices[0] = auto.Choice("tokenizer", {"tokenizer": "sentencepiece",
+                                               "vocabulary_size": size},
+                                 f"SentencePiece shared by source and target: {why}",
+                                 given_by=("tokenizer", "vocabulary_size",
+                                           "tokenizer_options"))
+        if seconds < 300:
+            shape = {"num_layers": 2, "num_heads": 4, "hidden_dim": 128,
+                     "intermediate_dim": 512}
+        else:
+            shape = {"num_layers": 3, "num_heads": 4, "hidden_dim": 256,
+                     "intermediate_dim": 1024}
+        choices.append(auto.Choice(
+            "model", {"model": "seq2seq_transformer", "preset": None,
+                      "model_options": {**shape, "max_sequence_length": 256},
+                      "learning_rate": 2e-3},
+            f"a {shape['num_layers']}+{shape['num_layers']}-layer d{shape['hidden_dim']} "
+            f"encoder-decoder for a {auto.format_budget(seconds)} budget",
+            given_by=("model", "preset", "model_options")))
+        return choices
+
     def read(self, path):
         from keraslm import data
 

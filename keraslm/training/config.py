@@ -55,6 +55,10 @@ RANGES = {
                         "a positive number, or 0 or None for no clipping"),
     "warmup_steps": (lambda v: v is None or (_integer(v) and v >= 0),
                      "an integer >= 0 or None"),
+    "early_stopping": (lambda v: v is None or (_integer(v) and v >= 0),
+                       "an integer >= 0 (validation passes; 0 is off) or None"),
+    "class_weight": (lambda v: v in (None, "none", "balanced"),
+                     "'balanced', or 'none' or None (off)"),
     "time_budget": (lambda v: v is None or _duration(v) is not None,
                     "a positive duration such as 90s, 10m or 1.5h (a number alone "
                     "is seconds), or None"),
@@ -112,6 +116,9 @@ class TrainConfig:
     init_from: str | None = None        # a run directory whose backbone and tokenizer start this run
     token_cache: str | None = None      # lm on a directory/glob/.gz corpus: where its token ids and trained tokenizer are cached (a shared directory reuses them across runs); None: RUN_DIR/token_cache
     task_options: dict = dataclasses.field(default_factory=dict)  # the task's own options (keraslm train --help lists them per task)
+    auto: bool = True                   # with no `steps`/`epochs`: a default time budget and data-driven choices for what is not given (keraslm.training.auto; printed, in config.json); --no-auto: the fixed defaults above
+    early_stopping: int | None = None   # stop after this many validation passes without a lower validation loss and keep the best checkpoint as the final model; 0 or None: off
+    class_weight: str | None = None     # classify: "balanced" weights each class's loss by n / (classes * count); "none" or None: off
     verbose: bool = True                # progress lines on stdout
 
     def __post_init__(self):
@@ -287,7 +294,10 @@ class TrainConfig:
                 hint = f" Did you mean '{closest}'?" if closest else ""
                 raise ValueError(f"Unknown option '{key}' in {source}.{hint}")
             values["task_options"] = task_options
-        return cls(**values)
+        config = cls(**values)
+        # What was given, for the automatic defaults (keraslm.training.auto).
+        config._given = frozenset(values) | frozenset(extra)
+        return config
 
     @classmethod
     def from_toml(cls, path, **overrides) -> "TrainConfig":

@@ -11,6 +11,7 @@ import sys
 import time
 
 from keraslm.tasks.base import backbone_output_layer
+from keraslm.training import auto
 from keraslm.training import distributed
 from keraslm.training.config import TrainConfig
 from keraslm.training.run_directory import (RunDirectory, atomic_path, repair_csv,
@@ -488,9 +489,24 @@ def _train(config, run, resume, started):
                  + (f", {_describe_size(task, test_examples)} test examples"
                     if config.test else ""))
 
+    automatic = None  # the auto choices (keraslm.training.auto), when they apply
+    if auto.is_active(config, resume):
+        automatic = auto.decide(config, task, train_examples)
+        config.validate()  # the chosen values with the given ones
     tokenizer = _load_tokenizer_or_train(config, task, train_examples, run, resume)
     _say(config, f"[tokenizer] {type(tokenizer).__name__}, "
                  f"{tokenizer.vocabulary_size:,} ids")
+    auto_report = None
+    if automatic is not None:
+        applied, skipped, statistics = automatic
+        length = auto.decide_sequence_length(config, task, train_examples, tokenizer)
+        if length is not None:
+            applied.append(length)
+        else:
+            skipped.append(auto.Choice("sequence_length", {}, "given: --sequence-length"))
+        auto_report = auto.describe(applied, skipped, statistics)
+        for line in auto.format_block(auto_report):
+            _say(config, line)
     train_examples = task.prepare_training_data(
         train_examples, tokenizer, config.token_cache or run.file("token_cache"),
         progress=lambda line: _say(config, line))
@@ -539,6 +555,7 @@ def _train(config, run, resume, started):
             "backbone_output_layer": backbone_layer,
             "model_class": type(model).__name__,
             **({"time_budget": budget} if budget else {}),
+            **({"auto": auto_report} if auto_report else {}),
         },
     }
     if not resume:
@@ -585,6 +602,15 @@ def _train(config, run, resume, started):
                                budget["interval_seconds"], start_step=done,
                                total_steps=total_steps)
         callbacks.append(guard)
+    early = None
+    if config.early_stopping:
+        early = keras.callbacks.EarlyStopping(monitor="val_loss",
+                                              patience=config.early_stopping)
+        callbacks.append(early)
+    fit_options = {}
+    weights = getattr(task, "class_weights", lambda examples: None)(train_examples)
+    if weights is not None:
+        fit_options["class_weight"] = weights
     interrupt = cb.Interrupt(run, done, interval)
     callbacks.append(interrupt)  # last: at an interval's end the state is written first
     _say(config, f"[train] {total_steps - done} steps to go, "
@@ -600,11 +626,13 @@ def _train(config, run, resume, started):
                 continue
             if guard is not None and guard.stopped_at is not None:
                 break
+            if early is not None and early.stopped_epoch:
+                break
             distributed.fit_function(model, config, loss)(
                       train_data.dataset.repeat().skip(start), epochs=end,
                       initial_epoch=start // interval, steps_per_epoch=length,
                       validation_data=valid_data.dataset, callbacks=callbacks,
-                      verbose=0, shuffle=False)
+                      verbose=0, shuffle=False, **fit_options)
 
     trained = time.monotonic()
     if guard is not None and guard.stopped_at is not None:
@@ -620,6 +648,9 @@ def _train(config, run, resume, started):
             f"{config.learning_rate:g}), gradient clipping (global_clipnorm) or "
             f"float32 precision.")
 
+    stopped_early = None
+    if early is not None:
+        stopped_early = _keep_best(config, run, model, early, interval)
     if not distributed.writes_run():
         return TrainResult(run_dir=run.path, metrics={}, model=model,
                            tokenizer=tokenizer, config=config)
@@ -630,15 +661,22 @@ def _train(config, run, resume, started):
                "steps": total_steps}
     write_evaluation_files(run.path, getattr(task, "evaluation_files", None))
     best_path = run.file("best_checkpoint")
-    if os.path.exists(best_path):
+    # With early stopping the final model holds the best checkpoint's
+    # weights: its scores are the best's, not computed twice.
+    same = stopped_early is not None and stopped_early["restored_best"]
+    if os.path.exists(best_path) and not same:
         best_model = keraslm.load_model(best_path)
         metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer, loss)
+    elif same:
+        metrics["best"] = metrics["final"]
     if config.test:
         _say(config, f"[evaluate] test: {config.test}")
         metrics["test"] = task.evaluate(model, test_examples, tokenizer, loss)
-        if os.path.exists(best_path):
+        if os.path.exists(best_path) and not same:
             metrics["test_best"] = task.evaluate(best_model, test_examples, tokenizer,
                                                  loss)
+        elif same:
+            metrics["test_best"] = metrics["test"]
     if budget:
         metrics["time_budget"] = {**budget, "stopped_at_step": guard.stopped_at,
                                   "slowdown": round(guard.slowdown, 2),
@@ -650,6 +688,10 @@ def _train(config, run, resume, started):
                                   "seconds_used": round(time.monotonic() - started, 1)}
         if guard.stopped_at is not None:
             metrics["steps"] = guard.stopped_at
+    if stopped_early is not None:
+        metrics["early_stopping"] = stopped_early
+        if stopped_early["stopped_at_step"] is not None:
+            metrics["steps"] = min(metrics["steps"], stopped_early["stopped_at_step"])
     if distributed.report():
         metrics["distributed"] = distributed.report()
     run.write_json("metrics", metrics)
@@ -659,6 +701,27 @@ def _train(config, run, resume, started):
         if isinstance(value, float)))
     return TrainResult(run_dir=run.path, metrics=metrics, model=model,
                        tokenizer=tokenizer, config=config)
+
+
+def _keep_best(config, run, model, early, interval):
+    """With early stopping: the best checkpoint's weights become the
+    model's (the final model); what happened, for metrics.json."""
+    import keraslm
+
+    stopped = (early.stopped_epoch + 1) * interval if early.stopped_epoch else None
+    if stopped is not None:
+        _say(config, f"[early stopping] at step {stopped}: {early.patience} validations "
+                     f"without a lower validation loss")
+    best = run.file("best_checkpoint")
+    restored = False
+    if os.path.exists(best) and early.best is not None and math.isfinite(early.best):
+        model.set_weights(keraslm.load_model(best).get_weights())
+        restored = True
+        _say(config, f"[early stopping] the final model is the best checkpoint "
+                     f"(validation loss {early.best:.4f})")
+    return {"patience": early.patience, "stopped_at_step": stopped,
+            "best_validation_loss": None if early.best is None else float(early.best),
+            "restored_best": restored}
 
 
 def _plan_budget(config, task, tokenizer, train_data, valid_data, valid_examples,
@@ -688,14 +751,16 @@ def _plan_budget(config, task, tokenizer, train_data, valid_data, valid_examples
         timings = bd.measure(build, train_data.dataset, valid_data.dataset,
                              callbacks=per_step_callbacks, evaluate=evaluate)
     valid_batches = _count_batches(valid_data.dataset)
-    final_batches = 2 * valid_batches  # the final and the best model
+    # The final and the best model; with early stopping they are one.
+    models = 1 if config.early_stopping else 2
+    final_batches = models * valid_batches
     if test_examples is not None:
-        final_batches += 2 * _count_batches(
+        final_batches += models * _count_batches(
             task.dataset(test_examples, tokenizer, training=False).dataset)
     left = config.time_budget - (time.monotonic() - started)
     plan = bd.plan_steps(left, timings, valid_batches=valid_batches,
                          final_batches=final_batches,
-                         evaluations=4 if test_examples is not None else 2,
+                         evaluations=models * (2 if test_examples is not None else 1),
                          checkpoint_every=config.checkpoint_every)
     _say(config, f"[budget] {bd.format_duration(config.time_budget)}: "
                  f"{bd.format_duration(config.time_budget - left)} used by the data, "
