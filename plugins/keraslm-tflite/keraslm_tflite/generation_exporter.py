@@ -68,13 +68,28 @@ def _check_options(model, quantize, cache_length, prefill_lengths, min_agreement
 
 
 def _prompts(inputs, cache_length, count=2, length=12):
-    """Check prompts cut from the first rows of `inputs` (real data)."""
+    """Check prompts cut from the rows of `inputs` (real data): from each of
+    the first rows, its first run of ordinary ids (no special id 0-4), at
+    most `length` long."""
+    from keraslm.text import special_tokens as st
+
     rows = [row for batch in inputs for row in np.asarray(batch)]
     prompts = []
-    for row in rows[:count]:
-        ids = [int(i) for i in row if i != 0][:length]
-        if ids:
-            prompts.append(ids)
+    for row in rows:
+        runs, current = [], []
+        for token in [int(i) for i in row] + [st.PAD_ID]:
+            if token < st.NUM_SPECIAL_TOKENS:
+                runs.append(current)
+                current = []
+            else:
+                current.append(token)
+        best = max(runs, key=len)
+        if best:
+            prompts.append(best[:length])
+        if len(prompts) == count:
+            break
+    if not prompts:
+        raise ExportError("The check inputs hold no ordinary token ids to prompt with.")
     budget = max(1, min(CHECK_NEW_TOKENS, cache_length - max(map(len, prompts)) - 1))
     return prompts, budget
 
@@ -85,14 +100,22 @@ def _agreement(want, got):
     return same / max(len(want), 1)
 
 
+#: What `keraslm generate` never produces: padding, unknown, mask.
+BANNED_IDS = (0, 1, 4)
+
+
 def _greedy(model, generator, prompts, max_new_tokens):
+    """Greedy new ids of each prompt by `keraslm.generation.generate_ids`
+    (one batch) and by the file's loop, with `keraslm generate`'s banned
+    ids and no stop id."""
     from keraslm.generation import generate_ids
 
-    keras_ids = generate_ids(model, prompts, max_new_tokens, banned_ids=(0,))
+    keras_ids = generate_ids(model, prompts, max_new_tokens, banned_ids=BANNED_IDS)
     file_ids = []
     for prompt in prompts:
         generator.reset()
-        file_ids.append(generator.generate_ids(prompt, max_new_tokens, banned_ids=(0,)))
+        file_ids.append(generator.generate_ids(prompt, max_new_tokens,
+                                               banned_ids=BANNED_IDS))
     generator.reset()
     return keras_ids, file_ids
 
@@ -183,6 +206,7 @@ def write_generation_file(model, path, *, inputs, atol, quantize, cache_length,
         "requires": "LiteRT builtin ops only",
         "greedy_tokens": len(sum(keras_ids, [])),
         "greedy_prompts": prompts,
+        "greedy_ids": keras_ids,
         "float32_greedy_agreement": float_agreement,
     }
     if quantize == "none":
@@ -414,10 +438,13 @@ def export_litertlm(model, path, *, inputs, atol=1e-4, tokenizer=None, quantize=
         details.update(tokenizer=kind, stop_ids=stop_ids, suppress_ids=suppress_ids,
                        start_id=None, newline_at_eos=bool(newline_at_eos),
                        size_tflite_bytes=os.path.getsize(tflite_path))
-        details.update(_engine_checks(model, tokenizer, path, generator, inputs, texts,
-                                      stop_ids, suppress_ids, newline_at_eos))
+        details.update(_engine_checks(tokenizer, path, inputs, texts, details,
+                                      newline_at_eos))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if not details["engine_prompts"]:
+        raise ExportError("litertlm: no check prompt's text gives its ids back through "
+                          "the tokenizer; the Engine's text could not be checked.")
     if quantize == "none" and details["engine_agreement"] < 1:
         raise ExportParityError(
             f"litertlm: litert_lm.Engine's greedy text differs from keraslm generate's "
@@ -435,10 +462,30 @@ def _litert_lm_version():
     return f"litert-lm-api {importlib.metadata.version('litert-lm-api')}"
 
 
-def _engine_checks(model, tokenizer, path, generator, inputs, texts, stop_ids,
-                   suppress_ids, newline_at_eos):
-    """Tokenizer (id for id) and greedy text checks in `litert_lm.Engine`."""
-    from keraslm import generation
+def _text(tokenizer, new_ids, newline_at_eos):
+    """What `keraslm generate` writes for `new_ids`: the end-of-text id as a
+    newline (`newline_at_eos`), else the text stops there."""
+    from keraslm.text import special_tokens as st
+
+    lines, line = [], []
+    for token in new_ids:
+        if token == st.EOS_ID:
+            lines.append(line)
+            line = []
+            if not newline_at_eos:
+                break
+        else:
+            line.append(token)
+    else:
+        lines.append(line)
+    return "\n".join(tokenizer.decode(part) if part else "" for part in lines)
+
+
+def _engine_checks(tokenizer, path, inputs, texts, details, newline_at_eos):
+    """Tokenizer (id for id) and greedy text checks in `litert_lm.Engine`:
+    its text from each check prompt against what `keraslm generate` writes
+    for the Keras greedy ids already computed (prompts whose text gives
+    their ids back)."""
     from keraslm_tflite.litertlm import Engine
 
     checks = _check_texts(tokenizer, inputs, texts)
@@ -451,18 +498,17 @@ def _engine_checks(model, tokenizer, path, generator, inputs, texts, stop_ids,
                 f"litertlm: the runtime's tokenizer gives other ids than keraslm's on "
                 f"{len(mismatched)} of {len(checks)} check texts; first {text[:60]!r}: "
                 f"{engine.tokenize(text)[:20]} vs {tokenizer.encode(text)[:20]}.")
-        prompts = [tokenizer.decode(ids) for ids in _prompts(inputs, 10**9)[0]]
-        prompts = [text for text in prompts if text and tokenizer.decode(
-            tokenizer.encode(text)) == text] or ["a"]
-        new_tokens = min(CHECK_NEW_TOKENS, generator.cache_length - max(
-            len(tokenizer.encode(text)) for text in prompts) - 1)
-        got = [engine.generate([text], new_tokens)[0] for text in prompts]
-    want = [full[len(text):] for text, full in zip(prompts, generation.generate(
-        model, tokenizer, prompts, new_tokens, newline_at_eos=newline_at_eos))]
-    agreement = _agreement("".join(want), "".join(got))
+        prompts, want, got = [], [], []
+        for ids, new_ids in zip(details["greedy_prompts"], details["greedy_ids"]):
+            text = tokenizer.decode(ids)
+            if tokenizer.encode(text) != ids:
+                continue
+            prompts.append(text)
+            want.append(_text(tokenizer, new_ids, newline_at_eos))
+            got.append(engine.generate([text], len(new_ids))[0])
     return {"tokenizer_check_texts": len(checks), "tokenizer_exact": True,
-            "engine_prompts": prompts, "engine_agreement": agreement,
-            "engine_texts": got}
+            "engine_prompts": prompts, "engine_texts": got,
+            "engine_agreement": _agreement("".join(want), "".join(got))}
 
 
 def _litertlm_readme(model, path, details):
