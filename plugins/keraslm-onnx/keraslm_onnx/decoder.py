@@ -94,19 +94,25 @@ def _attention(block, x, past_key, past_value, attention_mask, past_length):
     def value(weight):
         return None if weight is None else tf.convert_to_tensor(weight)
 
-    if attention.fused_qkv:
-        qkv = tf.einsum("btm,mkhd->btkhd", x, value(attention.qkv_kernel))
-        if attention.qkv_bias is not None:
-            qkv = qkv + value(attention.qkv_bias)
-        q, k, v = tf.unstack(qkv, 3, axis=2)
-    else:
-        def project(kernel, bias):
-            out = tf.einsum("btm,mhd->bthd", x, value(kernel))
-            return out if bias is None else out + value(bias)
+    heads, head_dim = attention.num_heads, attention.head_dim
+    batch, length = tf.shape(x)[0], tf.shape(x)[1]
 
-        q = project(attention.query_kernel, attention.query_bias)
-        k = project(attention.key_kernel, attention.key_bias)
-        v = project(attention.value_kernel, attention.value_bias)
+    def project(kernel, bias, count):
+        # One 2-D MatMul (tf2onnx turns these einsums into broadcast Mul and
+        # reductions, which are slower and which quantize_dynamic skips).
+        kernel = tf.reshape(value(kernel), [x.shape[-1], count * heads * head_dim])
+        out = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel)
+        if bias is not None:
+            out = out + tf.reshape(value(bias), [-1])
+        return tf.reshape(out, [batch, length, count, heads, head_dim])
+
+    if attention.fused_qkv:
+        q, k, v = tf.unstack(project(attention.qkv_kernel, attention.qkv_bias, 3), 3, axis=2)
+    else:
+        q, k, v = (project(kernel, bias, 1)[:, :, 0] for kernel, bias in (
+            (attention.query_kernel, attention.query_bias),
+            (attention.key_kernel, attention.key_bias),
+            (attention.value_kernel, attention.value_bias)))
     if attention.rotary_embedding is not None:
         # Relative positions only: the same for every row whatever its padding.
         q = attention.rotary_embedding(q, start_index=past_length)
@@ -123,7 +129,10 @@ def _attention(block, x, past_key, past_value, attention_mask, past_length):
     scores = tf.where(allowed, scores, MASKED_SCORE)
     probabilities = tf.nn.softmax(scores, axis=-1)
     out = tf.transpose(tf.matmul(probabilities, value_cache), [0, 2, 1, 3])  # [B, T, H, D]
-    out = tf.einsum("bthd,hdo->bto", out, value(attention.output_kernel))
+    kernel = value(attention.output_kernel)
+    out = tf.matmul(tf.reshape(out, [-1, heads * head_dim]),
+                    tf.reshape(kernel, [heads * head_dim, kernel.shape[-1]]))
+    out = tf.reshape(out, [batch, length, kernel.shape[-1]])
     if attention.output_bias is not None:
         out = out + value(attention.output_bias)
     return out, key, value_cache
