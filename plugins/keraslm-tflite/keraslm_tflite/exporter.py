@@ -37,6 +37,7 @@ import os
 from keraslm.exporting import ExportError, ExportParityError, ExportResult, finish
 from keraslm.exporting.parity import artifact_size, check_parity, keras_reference, median_latency_ms
 
+from keraslm_tflite.readme import final_path, write_readme
 from keraslm_tflite.convert import (
     QUANTIZE,
     convert,
@@ -86,9 +87,45 @@ def _unchecked(model, path, content, details):
     details.update(ops=operators(content), parity=(
         "not run: the file needs the Flex delegate, which neither ai_edge_litert "
         "nor tf.lite.Interpreter links here; check it in the app that links it"))
+    _readme(model, path, details, "Not checked here: it needs the Flex delegate "
+            "(Select-TF ops); link it in the app.")
     return ExportResult(format="tflite", path=str(path), size_bytes=artifact_size(path),
                         max_abs_diff=None, tolerance=None, shapes_checked=[],
                         keras_latency_ms=None, runtime_latency_ms=None, details=details)
+
+
+def _readme(model, path, details, checked):
+    """`<artifact>.README.txt`: what the file takes and returns, and how to run it."""
+    import os
+
+    shape = details["input_signature"]
+    static = details["static_shape"]
+    takes = (f"token ids int32 {shape} (one row of exactly {shape[1]} ids, right-padded "
+             f"with 0; longer rows cut)" if static else
+             "token ids int32 [batch, length], any batch and length (resize the input "
+             "first)")
+    output = model.outputs[0]
+    returns = ", ".join(str(d if d is not None else "?") for d in output.shape)
+    name = os.path.basename(final_path(path))
+    write_readme(path, f"""keraslm TFLite (LiteRT) file of {model.name}: the forward pass.
+
+Takes: {takes}. Id 0 is padding.
+Returns: {output.dtype} [{returns}] (per the model's head: logits per token or per text).
+One signature: input token_ids, one output; quantization: {details['quantize']}.
+Ops: {details['requires']}{'' if not details.get('ops') else ' (' + ', '.join(details['ops']) + ')'}.
+{checked}
+Run it:
+
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+    ids = np.array([[5, 17, 9]], "int32")  # tokenizer.encode(text), the run's tokenizer
+    interpreter = Interpreter(model_path="{name}")
+    {'' if static else 'interpreter.resize_tensor_input(0, ids.shape); '}interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], ids)  # ids: int32
+    interpreter.invoke(); out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+Or keraslm_tflite.runtime.load("{name}")(ids). The tokenizer is the run's (RUN/tokenizer).
+""")
 
 
 def _write(path, content):
@@ -212,7 +249,10 @@ def export_tflite(model, path, *, inputs, atol=1e-4, quantize="none",
         run = TFLiteRunner(path)
         details.update(ops=run.operators, runtime=run.runtime,
                        argmax_agreement=_argmax_agreement(model, run, inputs))
-        return finish("tflite", path, model, run, inputs, atol, details=details)
+        result = finish("tflite", path, model, run, inputs, atol, details=details)
+        _readme(model, path, details, f"Checked in {run.runtime}: outputs within "
+                f"{atol:g} of Keras (max |diff| {result.max_abs_diff:.2e}).")
+        return result
 
     # Quantized: the float32 conversion must be right first.
     float_path = f"{path}.float32"
@@ -242,6 +282,9 @@ def export_tflite(model, path, *, inputs, atol=1e-4, quantize="none",
             f"(max |diff| {max_diff:.3g}).")
     largest = max(inputs, key=lambda b: np.size(b))
     reference = keras_reference(model)
+    _readme(model, path, details, f"Checked in {run.runtime}: the float32 conversion "
+            f"within {atol:g} of Keras; this {quantize} file agrees with Keras' arg-max on "
+            f"{agreement:.1%} of positions, {size / float_size:.2f}x the float32 size.")
     return ExportResult(
         format="tflite", path=str(path), size_bytes=size, max_abs_diff=max_diff,
         tolerance=None, shapes_checked=shapes,

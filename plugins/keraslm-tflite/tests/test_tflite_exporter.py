@@ -168,6 +168,9 @@ def test_float32_file_equals_keras_in_litert(tmp_path, build):
     assert result.details["requires"] == "LiteRT builtin ops only"
     report = json.loads((tmp_path / "model.tflite.report.json").read_text())
     assert report["size_bytes"] == os.path.getsize(path)
+    readme = (tmp_path / "model.tflite.README.txt").read_text()
+    assert "Takes: token ids int32" in readme and 'Interpreter(model_path="model.tflite")' in readme
+    assert f"[1, {result.details['input_signature'][1]}]" in readme or "any batch" in readme
 
 
 @pytest.mark.parametrize("build, options, op, layer", [
