@@ -254,11 +254,11 @@ def tiny_generation_file(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["sentencepiece_unigram", "sentencepiece_bpe", "byte"])
 def test_the_bundled_tokenizer_gives_keraslms_ids_on_real_text(tmp_path, kind,
                                                                 tiny_generation_file):
-    """The runtime's own tokenizer (`Engine.tokenize`/`detokenize`) on 200
+    """The runtime's own tokenizer (`Engine.tokenize`/`detokenize`) on 120
     lines of Shakespeare's test.txt, against keraslm's."""
     from keraslm.text import ByteTokenizer, SentencePieceTokenizer
 
-    text = lines("test.txt", 200)
+    text = lines("test.txt", 120)
     # The tokenizer after the model: keras.utils.set_random_seed (in
     # tiny_lm) resets TensorFlow's eager context, which drops the resource
     # of a SentencePiece tokenizer made before it.
