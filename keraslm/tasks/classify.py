@@ -119,6 +119,8 @@ class ClassificationTask(Task):
         about 51-76%. Balanced class weights when the largest class is 3
         times the smallest or more."""
         import collections
+        import dataclasses
+        import math
 
         from keraslm.training import auto
 
@@ -130,18 +132,31 @@ class ClassificationTask(Task):
             f"words, lowercased, for the n-gram bag: the {statistics.repeated_words:,} "
             f"seen twice or more (at most 40,000)",
             given_by=("tokenizer", "vocabulary_size", "tokenizer_options"))
+        bag = ("model", "preset", "model_options", "init_from")
         buckets = 100_000 if statistics.examples < 5000 else 200_000
+        epoch = max(math.ceil(statistics.examples / 32), 1)
+        for index, choice in enumerate(choices):
+            if choice.name in ("early_stopping", "batch_size", "checkpoint_every"):
+                # for a model the user chose; the bag sets its own
+                choices[index] = dataclasses.replace(choice, when_given=bag)
         choices.append(auto.Choice(
             "model", {"model": "transformer_encoder", "preset": None,
                       "model_options": {"num_layers": 0, "num_heads": 1, "hidden_dim": 64,
                                         "intermediate_dim": 64, "max_sequence_length": 512,
                                         "ngram_buckets": buckets},
                       "head_options": {"pooling": "mean", "dropout": 0.0},
-                      "learning_rate": 3e-3, "schedule": "warmup_linear"},
+                      "learning_rate": 3e-3, "schedule": "warmup_linear",
+                      "batch_size": 32, "checkpoint_every": epoch},
             f"no pretrained backbone: a bag of words + {buckets:,} hashed word-pair "
-            f"buckets, d64, mean pooled (fast and strong on short texts; 81.0% on "
-            f"reviews vs 80.4% for TF-IDF + LR)",
+            f"buckets, d64, mean pooled, batch 32, validated every epoch (fast and "
+            f"strong on short texts; 81.0% on reviews vs 80.4% for TF-IDF + LR)",
             given_by=("model", "preset", "model_options")))
+        choices.append(auto.Choice(
+            "epochs", {"epochs": 6},
+            "the bag: at most 6 passes within the budget and no early stopping on "
+            "the loss, which rises from overconfidence while accuracy still improves "
+            "(reviews: 78.7% at the lowest validation loss, 81.0% after 6 epochs)",
+            given_by=bag + ("epochs",)))
         counts = collections.Counter(examples.labels)
         if len(counts) > 1:
             ratio = max(counts.values()) / min(counts.values())

@@ -54,12 +54,16 @@ class Choice:
         why: str. One line: the reason, from the data or the budget.
         given_by: tuple of str. Fields any of which, given by the user,
             cancel this choice (default: the keys of `values`).
+        when_given: tuple of str. If not empty, the choice applies only when
+            the user gave one of these fields (early stopping for a model
+            the user chose rather than the task's).
     """
 
     name: str
     values: dict
     why: str
     given_by: tuple = ()
+    when_given: tuple = ()
 
     def blockers(self):
         return tuple(self.given_by) or tuple(self.values)
@@ -173,6 +177,8 @@ def decide(config, task, examples):
             skipped.append(dataclasses.replace(
                 choice, why="from the --init-from run"))
             continue
+        if choice.when_given and not set(choice.when_given) & given:
+            continue
         blocked = [name for name in choice.blockers() if name in given]
         if blocked:
             skipped.append(dataclasses.replace(
@@ -186,6 +192,8 @@ def decide(config, task, examples):
                 setattr(config, field, value)
         if choice.name == "model":
             config._auto_model = True
+        if "epochs" in choice.values:
+            config._auto_epochs = True  # with the budget: at most these passes
         applied.append(choice)
     if config.time_budget is not None and not isinstance(config.time_budget, float):
         config.time_budget = budget_seconds(config)
@@ -207,7 +215,9 @@ def token_lengths(task, examples, tokenizer):
     """Token counts of up to `LENGTH_SAMPLE` training texts, evenly spread."""
     texts = list(itertools.islice(task.texts(examples), SAMPLE_TEXTS))
     step = max(len(texts) // LENGTH_SAMPLE, 1)
-    return [len(tokenizer.encode(text)) for text in texts[::step]]
+    sample = texts[::step]
+    return [len(ids) for start in range(0, len(sample), 512)
+            for ids in tokenizer.encode(sample[start:start + 512])]  # batched
 
 
 def percentile(values, share):

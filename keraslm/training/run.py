@@ -525,6 +525,13 @@ def _train(config, run, resume, started):
         budget = _plan_budget(config, task, tokenizer, train_data, valid_data,
                               valid_examples, test_examples, loss, started)
         total_steps, interval = budget["steps"], budget["checkpoint_interval"]
+        if getattr(config, "_auto_epochs", False):  # an automatic cap (training.auto)
+            most = math.ceil(config.epochs * steps_per_epoch)
+            if most < total_steps:
+                _say(config, f"[auto] {most} steps ({config.epochs:g} epochs) of the "
+                             f"{total_steps} that fit the budget")
+                total_steps, interval = most, min(interval, most)
+                budget["capped_at_epochs"] = config.epochs
     else:
         total_steps = config.steps or math.ceil(config.epochs * steps_per_epoch)
         interval = min(config.checkpoint_every, total_steps)

@@ -15,22 +15,37 @@ import json
 import lzma
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
 import keraslm
+import shared_data
 from keraslm.tasks.base import get_task
 from keraslm.training import auto
 from keraslm.training.config import TrainConfig
 
 
-BUDGETS = {"classify": "60s", "tag": "60s", "lm": "60s", "translate": "3m"}
+# Seconds of each run's budget on an idle 2-core machine (CI). The budget
+# counts the whole run (data, tokenizer, compiling, training, evaluation), so
+# on a machine shared with other jobs it is scaled by the load per core (at
+# most 4x): the run gets about the CPU time it would get alone.
+BUDGETS = {"classify": 60, "tag": 40, "lm": 40, "translate": 120}
 
 
-def keraslm_command(*args):
-    return [sys.executable, "-m", "keraslm", *args]
+def budget(task):
+    scale = min(max(os.getloadavg()[0] / (os.cpu_count() or 1), 1.0), 4.0)
+    return round(BUDGETS[task] * scale)
+
+
+def parsed(*args):
+    """The `TrainConfig` of `keraslm train ARGS`."""
+    import argparse
+
+    from keraslm.commands import train
+
+    parser = argparse.ArgumentParser()
+    train.configure(parser)
+    return train.config_from_args(parser.parse_args(list(args)))
 
 
 def auto_config(**values):
@@ -65,16 +80,18 @@ def test_classify_choices_follow_the_data(corpus):
     assert config.model_options["num_layers"] == 0
     assert config.model_options["ngram_buckets"] > 0
     assert config.head_options == {"pooling": "mean", "dropout": 0.0}
-    assert config.early_stopping == 3
+    # The bag: at most 6 epochs, validated each epoch, no early stopping.
+    assert config.epochs == 6 and config.early_stopping is None
+    assert config.batch_size == 32 and config.checkpoint_every == -(-len(examples.texts) // 32)
     assert config.class_weight is None  # 65% / 35%: not imbalanced enough
-    assert {"time_budget", "tokenizer", "model", "batch_size", "early_stopping"} <= set(applied)
+    assert {"time_budget", "tokenizer", "model", "epochs"} <= set(applied)
 
     from keraslm import text
 
     tokenizer = text.train_tokenizer("word", examples.texts,
                                      vocabulary_size=config.vocabulary_size, lowercase=True)
     choice = auto.decide_sequence_length(config, task, examples, tokenizer)
-    lengths = sorted(len(tokenizer.encode(t)) for t in examples.texts)
+    lengths = sorted(len(ids) for ids in tokenizer.encode(examples.texts))
     high = lengths[math.ceil(0.95 * len(lengths)) - 1] + 2
     assert config.sequence_length == choice.values["sequence_length"] == min(
         512, -(-high // 8) * 8)
@@ -88,9 +105,20 @@ def test_each_flag_overrides_its_choice_and_no_auto_keeps_the_fixed_defaults(cor
     assert config.batch_size == 8 and config.learning_rate == 5e-4
     assert config.model_options == {"num_layers": 1} and config.model is None
     assert config.time_budget == 120.0
-    assert {"model", "batch_size"} <= set(skipped) and "model" not in applied
+    assert {"model", "batch_size", "epochs"} <= set(skipped) and "model" not in applied
     assert "--model-options" in skipped["model"].why
     assert config.tokenizer == "word"  # not overridden: still chosen
+    # A model of the user's own: early stopping and the data's interval.
+    assert config.early_stopping == 3 and config.epochs == 1.0
+    assert applied["checkpoint_every"].values == {"checkpoint_every": 50}
+
+    # On the command line: --no-auto, and the flags of the new choices.
+    config = parsed("--task", "classify", "--train", corpus["reviews_train"], "--no-auto")
+    assert config.auto is False and not auto.is_active(config)
+    config = parsed("--task", "classify", "--train", corpus["reviews_train"],
+                    "--early-stopping", "0", "--class-weight", "none", "--batch-size", "32")
+    assert auto.is_active(config) and {"early_stopping", "class_weight", "batch_size"} <= \
+        auto.given_fields(config)
 
     fixed = TrainConfig(task="classify", train=corpus["reviews_train"])
     for values in ({"auto": False}, {"steps": 10}, {"epochs": 1}):
@@ -134,25 +162,115 @@ def tfidf_logistic_regression(train_path, test_path):
     return sum(p == r["label"] for p, r in zip(predicted, test)) / len(test)
 
 
-def test_classify_with_only_the_files_beats_tfidf_logistic_regression(corpus, tmp_path):
+def train_with_defaults(task, tmp_path, capsys=None, **files):
+    """`keraslm.train` with only the task, the files and the budget."""
+    result = keraslm.train(task=task, **files, time_budget=budget(task),
+                           output_dir=str(tmp_path / task))
+    info = json.load(open(os.path.join(result.run_dir, "config.json")))
+    print(json.dumps({"task": task, "metrics": {k: v for k, v in result.metrics.items()
+                                                if k != "time_budget"},
+                      "steps": result.metrics["steps"]}, default=str)[:2000])
+    return result, info
+
+
+def test_classify_with_only_the_files_beats_tfidf_logistic_regression(tmp_path, capsys):
     """`keraslm train --task classify --train F --test T --time-budget`: the
     defaults are printed and stored, and the test accuracy is within a point
-    of TF-IDF + logistic regression on the same split (or above it)."""
-    output = str(tmp_path / "run")
-    done = subprocess.run(keraslm_command(
-        "train", "--task", "classify", "--train", corpus["reviews_train"],
-        "--test", corpus["reviews_test"], "--time-budget", BUDGETS["classify"],
-        "-o", output), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    printed = [line for line in done.stdout.splitlines() if line.startswith("[auto]")]
+    of TF-IDF + logistic regression on the same split (or above it).
+
+    On the whole reviews set (4,000 / 1,000): on the 1,200-review slice of
+    the other tests the bag itself, 6 fixed epochs and no budget, reached
+    73.0% against TF-IDF + LR's 75.3% (measured), so the slice would test
+    the data size, not the defaults."""
+    train = str(shared_data.path("reviews", "train.csv"))
+    test = str(shared_data.path("reviews", "test.csv"))
+    result, info = train_with_defaults("classify", tmp_path, train=train, test=test)
+    printed = [line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("[auto]")]
     assert any("model: model=transformer_encoder" in line for line in printed), printed
     assert any("sequence_length: sequence_length=" in line for line in printed), printed
-    info = json.load(open(os.path.join(output, "config.json")))
     chosen = {entry["name"]: entry for entry in info["derived"]["auto"]["chosen"]}
-    assert {"time_budget", "tokenizer", "model", "sequence_length",
-            "early_stopping"} <= set(chosen)
+    assert {"tokenizer", "model", "sequence_length", "early_stopping"} <= set(chosen)
     assert all(entry["why"] for entry in chosen.values())
     assert info["config"]["model_options"]["ngram_buckets"] > 0
-    metrics = json.load(open(os.path.join(output, "metrics.json")))
-    reference = tfidf_logistic_regression(corpus["reviews_train"], corpus["reviews_test"])
-    assert metrics["test"]["accuracy"] >= reference - 0.01, (metrics["test"], reference)
+    assert info["config"]["sequence_length"] == chosen["sequence_length"]["values"][
+        "sequence_length"]
+    reference = tfidf_logistic_regression(train, test)
+    accuracy = result.metrics["test"]["accuracy"]
+    assert accuracy >= reference - 0.01, (accuracy, reference)
+
+
+def most_frequent_tag_accuracy(train_path, test_path):
+    """Each word (lowercased) tagged with its most frequent training tag,
+    unknown words with the most frequent tag overall."""
+    from keraslm import data
+
+    train, test = data.read_conll(train_path), data.read_conll(test_path)
+    per_word, overall = collections.defaultdict(collections.Counter), collections.Counter()
+    for words, tags in zip(train.tokens, train.tags):
+        for word, tag in zip(words, tags):
+            per_word[word.lower()][tag] += 1
+            overall[tag] += 1
+    default = overall.most_common(1)[0][0]
+    pairs = [(w.lower(), t) for words, tags in zip(test.tokens, test.tags)
+             for w, t in zip(words, tags)]
+    return sum((per_word[w].most_common(1)[0][0] if w in per_word else default) == t
+               for w, t in pairs) / len(pairs)
+
+
+def test_tag_with_only_the_files_beats_the_most_frequent_tag_by_5_points(corpus, tmp_path):
+    result, _ = train_with_defaults("tag", tmp_path, train=corpus["brown_train"],
+                                    test=corpus["brown_test"])
+    reference = most_frequent_tag_accuracy(corpus["brown_train"], corpus["brown_test"])
+    accuracy = result.metrics["test"]["accuracy"]
+    assert accuracy >= reference + 0.05, (accuracy, reference)
+
+
+def xz_bits_per_character(train_path, valid_path):
+    """xz as a model of the validation text given the training text: the
+    bits its compressed size grows by when the validation text is appended,
+    per character of it."""
+    def size(text):
+        return len(lzma.compress(text.encode("utf-8"), format=lzma.FORMAT_XZ,
+                                 preset=9 | lzma.PRESET_EXTREME))
+
+    with open(train_path, encoding="utf-8") as handle:
+        train = handle.read()
+    with open(valid_path, encoding="utf-8") as handle:
+        valid = handle.read()
+    return (size(train + valid) - size(train)) * 8 / len(valid)
+
+
+def test_lm_with_only_the_files_compresses_better_than_xz(corpus, tmp_path):
+    result, _ = train_with_defaults("lm", tmp_path, train=corpus["lm_train"],
+                                    valid=corpus["lm_valid"])
+    reference = xz_bits_per_character(corpus["lm_train"], corpus["lm_valid"])
+    bits = result.metrics["final"]["bits_per_character"]
+    assert bits < reference, (bits, reference)
+
+
+@pytest.mark.slow
+def test_translate_with_only_the_files_beats_a_translation_that_ignores_the_source(
+        corpus, tmp_path):
+    """The floor: BLEU 1.0 and above the best of two translations that do not
+    read the source, on the same 200 validation pairs: the most frequent
+    training target for every verse (measured 0.35) and the English source
+    copied (0.19). Matching that many source-specific n-grams needs a model
+    that reads the source; 600 fixed steps reach just above 1
+    (test_tasks.test_translation_learns)."""
+    import sacrebleu
+
+    from keraslm import data
+
+    result, _ = train_with_defaults("translate", tmp_path,
+                                    train=corpus["bible_train_large"],
+                                    valid=corpus["bible_valid"])
+    train = data.read_pairs(corpus["bible_train_large"])
+    valid = data.read_pairs(corpus["bible_valid"])
+    count = result.metrics["final"]["decoded_examples"]
+    references = [valid.targets[:count]]
+    constant = collections.Counter(train.targets).most_common(1)[0][0]
+    ignoring = max(sacrebleu.corpus_bleu([constant] * count, references).score,
+                   sacrebleu.corpus_bleu(valid.sources[:count], references).score)
+    bleu = result.metrics["final"]["bleu"]
+    assert bleu >= max(1.0, ignoring), (bleu, ignoring)
