@@ -81,7 +81,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--max-sequence-length", type=int, default=256)
     parser.add_argument("--prompt-length", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--forward-repeats", type=int, default=30)
     parser.add_argument("--quick", action="store_true",
                         help="tiny shape, 2 repeats: checks the script runs")

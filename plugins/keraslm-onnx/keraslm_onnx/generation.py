@@ -20,18 +20,24 @@ new_ids = greedy("bundle/decoder.onnx", [[2, 40, 11], [2, 7]], max_new_tokens=48
 import numpy as np
 
 
-def session(path, threads=None):
+def session(path, threads=None, spinning=False):
     """An onnxruntime CPU `InferenceSession` for `path`.
 
     Args:
         path: str. The `.onnx` file.
         threads: int or None. Intra-op threads; None lets onnxruntime decide.
+        spinning: bool. Whether idle intra-op threads spin between the many
+            small calls of a decode loop. Defaults to `False`: measured on 2
+            shared cores, spinning threads made a 4-layer decoder's steps
+            2-6x slower (benchmarks/export_latency.py).
     """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if spinning else "0")
     options.log_severity_level = 3
     return onnxruntime.InferenceSession(str(path), options,
                                         providers=["CPUExecutionProvider"])
