@@ -36,12 +36,10 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
 
 STRATEGIES = ("multi_worker",)
 JOIN_TIMEOUT_VARIABLE = "KERASLM_JOIN_TIMEOUT"
 DEFAULT_JOIN_TIMEOUT = 300.0
-JOIN_TIMEOUT_EXIT = 3  # the exit status of a worker whose peers did not join
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
@@ -189,21 +187,35 @@ def join_timeout(environ=None):
     return value
 
 
+_WATCHDOG = """
+import os, signal, sys, time
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+time.sleep(seconds)
+try:
+    os.kill(parent, 0)
+except ProcessLookupError:
+    sys.exit(0)
+sys.stderr.write("[multi_worker] error: " + message + "\\n")
+sys.stderr.flush()
+os.kill(parent, signal.SIGKILL)
+"""
+
+
 @contextlib.contextmanager
 def deadline(seconds, message):
-    """Ends the process with `message` (status 3) unless the block finishes
-    within `seconds`: a blocked join cannot be interrupted otherwise."""
-    def expire():
-        print(f"[multi_worker] error: {message}", file=sys.stderr, flush=True)
-        os._exit(JOIN_TIMEOUT_EXIT)
+    """Stops this process with `message` unless the block finishes within
+    `seconds`. A join blocks inside TensorFlow, where neither a Python
+    thread nor SIGTERM gets through, so a watchdog process prints the
+    message and kills this one (status -9)."""
+    import subprocess
 
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+                                 str(seconds), message], stdin=subprocess.DEVNULL)
     try:
         yield
     finally:
-        timer.cancel()
+        watchdog.kill()
+        watchdog.wait()
 
 
 # -- the strategy and collectives ------------------------------------------------
