@@ -61,8 +61,8 @@ def shakespeare_lm(tmp_path_factory):
                 tokenizer="character", model="transformer_lm",
                 model_options={"num_layers": 2, "num_heads": 2, "hidden_dim": 32,
                                "intermediate_dim": 64, "max_sequence_length": 192},
-                sequence_length=64, batch_size=16, steps=300, learning_rate=1e-2,
-                seed=0, output_dir=str(run), verbose=False)
+                sequence_length=64, batch_size=16, steps=300, checkpoint_every=300,
+                learning_rate=1e-2, seed=0, output_dir=str(run), verbose=False)
     _, _, model, tokenizer = load_run(str(run))
     return run, model, tokenizer
 
