@@ -115,6 +115,15 @@ def configure(parser):
                         metavar="KEY=VALUE",
                         help="tokenizer training option, e.g. model_type=bpe")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    group = parser.add_argument_group(
+        "--strategy data_parallel (KERAS_BACKEND=jax; the same as Keras' variables "
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address, the same for every process")
+    group.add_argument("--num-processes", type=int, metavar="N",
+                       help="the number of processes (one per machine)")
+    group.add_argument("--process-id", type=int, metavar="I",
+                       help="this process's id, 0 to N-1 (0 writes the run directory)")
 
 
 def _xla_flag(text):
@@ -173,7 +182,15 @@ def config_from_args(args):
 
 
 def run(args):
+    import os
+
     import keraslm
+
+    for flag, variable in (("coordinator", "KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+                           ("num_processes", "KERAS_DISTRIBUTION_NUM_PROCESSES"),
+                           ("process_id", "KERAS_DISTRIBUTION_PROCESS_ID")):
+        if getattr(args, flag, None) is not None:
+            os.environ[variable] = str(getattr(args, flag))
 
     if args.folds is not None:
         from keraslm.training.cross_validation import cross_validate

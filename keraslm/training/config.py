@@ -17,7 +17,10 @@ from keraslm._options import check_value
 from keraslm.tasks.base import task_class
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-STRATEGIES = (None, "mirrored", "multi_worker")
+STRATEGIES = (None, "mirrored", "multi_worker", "data_parallel")
+# The Keras backend each strategy runs on.
+STRATEGY_BACKENDS = {"mirrored": "tensorflow", "multi_worker": "tensorflow",
+                     "data_parallel": "jax"}
 PATH_FIELDS = ("train", "valid", "test", "output_dir", "init_from", "token_cache")
 DICT_FIELDS = ("model_options", "head_options", "tokenizer_options",
                "optimizer_options", "task_options")
@@ -109,7 +112,7 @@ class TrainConfig:
     batch_size: int = 32
     precision: str = "float32"          # float32 | mixed_bfloat16 | mixed_float16
     xla: bool | str = False             # "off"/False | "on"/True: XLA compiles the whole step | "fusible": XLA fuses the element-wise ops, matmuls stay oneDNN (fastest on CPU)
-    strategy: str | None = None         # None | mirrored (tf.distribute, all local devices) | multi_worker (processes/machines from TF_CONFIG; keraslm launch)
+    strategy: str | None = None         # None | mirrored (tf.distribute, all local devices) | multi_worker (processes/machines from TF_CONFIG; keraslm launch) | data_parallel (KERAS_BACKEND=jax: keras.distribution over processes and their devices)
     seed: int = 0                       # data order, masking, initialization
     checkpoint_every: int = 200         # steps between checkpoints, validation and progress lines
     output_dir: str = ""                # the run directory; "" makes runs/<task>-<time>
@@ -174,6 +177,15 @@ class TrainConfig:
                 f"{self.xla!r}, strategy='multi_worker'. Use xla 'off' or 'fusible'.")
         if self.strategy not in STRATEGIES:
             raise bad("strategy", f"one of {STRATEGIES}")
+        import keras
+
+        backend = STRATEGY_BACKENDS.get(self.strategy)
+        if backend and keras.backend.backend() != backend:
+            raise ValueError(
+                f"`strategy='{self.strategy}'` runs on the {backend} backend. Received: "
+                f"strategy={self.strategy!r} with KERAS_BACKEND={keras.backend.backend()!r}"
+                + ("; on JAX use 'data_parallel'." if backend == "tensorflow" else
+                   "; set KERAS_BACKEND=jax, or use 'multi_worker' on TensorFlow."))
         from keraslm.data.sources import expand_paths, is_multi_file
 
         for field in ("train", "valid", "test"):

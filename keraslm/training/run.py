@@ -403,7 +403,7 @@ def train(config=None, *, resume=None, **options) -> TrainResult:
     if mode == "fusible":
         check_fusible_available()  # before the run directory is made
     run = _run_dir(config, resume)
-    if config.strategy == "multi_worker":
+    if config.strategy in distributed.STRATEGIES:
         # Checked and joined before any long work; a worker other than the
         # chief writes a scratch copy of the run directory.
         distributed.join(config, say=lambda line: _say(config, line))

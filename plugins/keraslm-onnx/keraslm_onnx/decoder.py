@@ -84,9 +84,22 @@ def output_names(num_layers):
     return names
 
 
-def _attention(block, x, past_key, past_value, attention_mask, past_length):
+def _allowed(attention_mask, new_length, past_length):
+    """Bool `[B, 1, T, S]`: query `t` (position `past + t`) may attend to key
+    slot `s` (causal, and not padding); computed once for every layer."""
+    import tensorflow as tf
+
+    total = tf.shape(attention_mask)[1]
+    query_positions = tf.range(new_length) + past_length
+    causal = tf.range(total)[None, :] <= query_positions[:, None]  # [T, S]
+    return tf.logical_and(causal[None, None],
+                          tf.cast(attention_mask, tf.bool)[:, None, None, :])
+
+
+def _attention(block, x, past_key, past_value, allowed, past_length):
     """Causal self-attention of `block` over the past keys/values and the new
-    tokens; returns `(output, key, value)`, the caches `[B, H, S, D]`."""
+    tokens (`allowed` from `_allowed`); returns `(output, key, value)`, the
+    caches `[B, H, S, D]`."""
     import tensorflow as tf
 
     attention = block.self_attention
@@ -121,11 +134,6 @@ def _attention(block, x, past_key, past_value, attention_mask, past_length):
     value_cache = tf.concat([past_value, tf.transpose(v, [0, 2, 1, 3])], axis=2)
     q = tf.transpose(q, [0, 2, 1, 3]) * (1.0 / math.sqrt(attention.head_dim))
     scores = tf.matmul(q, key, transpose_b=True)  # [B, H, T, S]
-    new_length = tf.shape(q)[2]
-    total = tf.shape(key)[2]
-    query_positions = tf.range(new_length) + past_length
-    causal = tf.range(total)[None, :] <= query_positions[:, None]  # [T, S]
-    allowed = tf.logical_and(causal[None, None], tf.cast(attention_mask, tf.bool)[:, None, None, :])
     scores = tf.where(allowed, scores, MASKED_SCORE)
     probabilities = tf.nn.softmax(scores, axis=-1)
     out = tf.transpose(tf.matmul(probabilities, value_cache), [0, 2, 1, 3])  # [B, T, H, D]
@@ -178,11 +186,12 @@ def decoder_function(model, banned_ids=()):
         past_length = tf.shape(past[0])[2]
         x = model.token_embedding(tf.cast(input_ids, tf.int32))
         x = _positions(model, x, tf.cast(position_ids, tf.int32))
+        allowed = _allowed(attention_mask, tf.shape(input_ids)[1], past_length)
         outputs = {}
         for index, block in enumerate(model.transformer_layers):
             def attend(h, index=index, block=block):
                 out, key, value = _attention(block, h, past[2 * index], past[2 * index + 1],
-                                             attention_mask, past_length)
+                                             allowed, past_length)
                 outputs[f"present.{index}.key"] = key
                 outputs[f"present.{index}.value"] = value
                 return (out,)
