@@ -406,8 +406,43 @@ def mean_loss(loss, model, dataset):
     return total / max(count, 1.0)
 
 
+def _local_numpy(value):
+    """A model output as numpy; on JAX across processes, this process's
+    copy of a replicated array."""
+    import keras
+    import numpy as np
+
+    if getattr(value, "is_fully_addressable", True) is False:
+        value = value.addressable_data(0)
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def _token_statistics_eager(model, dataset):
+    """`token_statistics` on a backend other than TensorFlow (JAX)."""
+    import numpy as np
+
+    total_nll = total_correct = total = 0.0
+    for x, y in dataset:
+        x = {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
+        logits = _local_numpy(model(x, training=False)).astype("float32")
+        labels = np.asarray(y)
+        valid = labels != IGNORE_INDEX
+        safe = np.where(valid, labels, 0)
+        shifted = logits - logits.max(-1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        nll = -np.take_along_axis(log_probs, safe[..., None], -1)[..., 0]
+        total_nll += float((nll * valid).sum())
+        total_correct += float(((logits.argmax(-1) == safe) & valid).sum())
+        total += float(valid.sum())
+    return total_nll, total_correct, total
+
+
 def token_statistics(model, dataset):
     """Sums of token NLL, correct predictions and counts over a dataset."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _token_statistics_eager(model, dataset)
     import tensorflow as tf
 
     @tf.function

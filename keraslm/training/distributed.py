@@ -37,7 +37,9 @@ import socket
 import sys
 import tempfile
 
-STRATEGIES = ("multi_worker",)
+STRATEGIES = ("multi_worker", "data_parallel")
+JAX_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                 "KERAS_DISTRIBUTION_PROCESS_ID")
 JOIN_TIMEOUT_VARIABLE = "KERASLM_JOIN_TIMEOUT"
 DEFAULT_JOIN_TIMEOUT = 300.0
 
@@ -57,13 +59,14 @@ class Cluster:
         index: int. This worker's position in `addresses`.
     """
 
-    def __init__(self, addresses, index):
+    def __init__(self, addresses, index, num_workers=None):
         self.addresses = list(addresses)
         self.index = index
+        self._num_workers = num_workers
 
     @property
     def num_workers(self):
-        return len(self.addresses)
+        return self._num_workers or len(self.addresses)
 
     @property
     def is_chief(self):
@@ -134,6 +137,35 @@ def read_tf_config(environ=None) -> Cluster:
             f'{{"type": "worker", "index": i}} with 0 <= i < {len(workers)}.')
     position = index if kind == "chief" else len(chief) + index
     return Cluster(addresses, position)
+
+
+def read_jax_cluster(environ=None) -> Cluster:
+    """The JAX processes: the coordinator's `host:port`, the process count
+    and this process's id, from Keras' variables (`keraslm train
+    --coordinator/--num-processes/--process-id` set them)."""
+    environ = os.environ if environ is None else environ
+    missing = [name for name in JAX_VARIABLES if not environ.get(name)]
+    if missing:
+        raise ClusterError(
+            "`--strategy data_parallel` needs the coordinator's address, the number of "
+            "processes and this process's id: --coordinator HOST:PORT --num-processes N "
+            "--process-id I (or the environment variables " + ", ".join(JAX_VARIABLES)
+            + f"). Missing: {', '.join(missing)}.")
+    coordinator = environ["KERAS_DISTRIBUTION_JOB_ADDRESSES"].split(",")[0]
+    problem = _address_problem(coordinator)
+    if problem:
+        raise ClusterError(f"The coordinator address {coordinator!r} is {problem}.")
+    try:
+        count = int(environ["KERAS_DISTRIBUTION_NUM_PROCESSES"])
+        index = int(environ["KERAS_DISTRIBUTION_PROCESS_ID"])
+    except ValueError:
+        count = index = -1
+    if count < 1 or not 0 <= index < count:
+        raise ClusterError(
+            f"The process count must be >= 1 and the process id in [0, count). Received: "
+            f"num_processes={environ['KERAS_DISTRIBUTION_NUM_PROCESSES']!r}, "
+            f"process_id={environ['KERAS_DISTRIBUTION_PROCESS_ID']!r}")
+    return Cluster([coordinator], index, num_workers=count)
 
 
 def check_port_free(address):
@@ -237,6 +269,8 @@ def join(config, say=print):
     started with the same configuration. Returns the `Cluster`."""
     if "cluster" in _STATE:
         return _STATE["cluster"]
+    if config.strategy == "data_parallel":
+        return _join_jax(config, say)
     import tensorflow as tf
 
     layout = read_tf_config()
@@ -268,6 +302,49 @@ def join(config, say=print):
             f"index differs.")
     check_batch_size(config.batch_size, created.num_replicas_in_sync, "replicas")
     _STATE.update(strategy=created, cluster=layout)
+    return layout
+
+
+def _join_jax(config, say):
+    import jax
+    import keras
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    layout = read_jax_cluster()
+    timeout = join_timeout()
+    check_batch_size(config.batch_size, layout.num_workers, "processes")
+    if config.time_budget:
+        raise ClusterError(
+            "`time_budget` measures one process's speed; every process must train the "
+            "same number of steps. Give `steps` or `epochs` with --strategy "
+            f"data_parallel. Received: time_budget={config.time_budget!r}")
+    coordinator = layout.addresses[0]
+    if layout.is_chief:
+        check_port_free(coordinator)
+    with contextlib.suppress(Exception):  # CPU processes talk through Gloo
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    say(f"[data_parallel] process {layout.index} of {layout.num_workers} (coordinator "
+        f"{coordinator}); waiting up to {timeout:g} s for the others")
+    message = (f"not every process joined within {timeout:g} s (this is process "
+               f"{layout.index} of {layout.num_workers}, coordinator {coordinator}). "
+               f"Start every process with the same command, or raise "
+               f"{JOIN_TIMEOUT_VARIABLE}.")
+    digest = config_hash(config)
+    with deadline(timeout, message):
+        keras.distribution.initialize(coordinator, layout.num_workers, layout.index)
+        hashes = np.asarray(multihost_utils.process_allgather(
+            np.array(_hash_numbers(digest))))
+    if not (hashes == hashes[0]).all():
+        raise ClusterError(
+            f"The processes were started with different configurations (this is process "
+            f"{layout.index}; hash of its resolved configuration {digest[:16]}). Start "
+            f"every process with the same command and options; only the process id "
+            f"differs.")
+    check_batch_size(config.batch_size, jax.device_count(), "devices")
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(auto_shard_dataset=False))
+    _STATE.update(cluster=layout, backend="jax")
     return layout
 
 
@@ -531,14 +608,40 @@ class MultiWorkerFit:
 
 def fit_function(model, config, loss):
     """What the workflow calls instead of `model.fit`."""
-    if config.strategy != "multi_worker":
+    if config.strategy not in STRATEGIES:
         return model.fit
     if config.time_budget:
         raise ClusterError(
             "A time budget measures one process's speed; every worker must train the "
             "same number of steps. Give `steps` or `epochs` with --strategy "
             f"multi_worker. Received: time_budget={config.time_budget!r}")
-    return MultiWorkerFit(model, config.batch_size, getattr(loss, "ignore_class", None))
+    ignore_class = getattr(loss, "ignore_class", None)
+    if config.strategy == "data_parallel":
+        layout = cluster()
+
+        def fit(x, **options):  # keras.distribution assembles the global batch
+            local = local_batches(x, config.batch_size, layout.index, layout.num_workers,
+                                  ignore_class)
+            history = model.fit(local, **options)
+            _STATE["weight_spread"] = _jax_weight_spread(model)
+            return history
+
+        return fit
+    return MultiWorkerFit(model, config.batch_size, ignore_class)
+
+
+def _jax_weight_spread(model):
+    """The largest difference between two processes' sums of a weight's
+    values and of their squares (0 when all hold the same weights)."""
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    local = []
+    for variable in model.weights:
+        value = np.asarray(variable.value.addressable_data(0), "float64")
+        local += [value.sum(), np.square(value).sum()]
+    gathered = np.asarray(multihost_utils.process_allgather(np.array(local)))
+    return float(np.max(np.abs(gathered - gathered[0])))
 
 
 def report():
@@ -546,13 +649,20 @@ def report():
     layout = cluster()
     if layout is None:
         return None
+    if _STATE.get("backend") == "jax":
+        import jax
+
+        return {"processes": layout.num_workers, "devices": jax.device_count(),
+                "weight_spread_across_workers": _STATE.get("weight_spread")}
     return {"workers": layout.num_workers,
             "replicas": strategy().num_replicas_in_sync,
             "weight_spread_across_workers": _STATE.get("weight_spread")}
 
 
 def writes_run():
-    """Whether this process writes the run directory (not a worker other
-    than the chief)."""
+    """Whether this process saves and evaluates the final model: not a TF
+    worker other than the chief. On JAX every process does (into its
+    scratch directory when it is not the chief): saving and evaluating
+    arrays spread over all processes are collectives."""
     layout = cluster()
-    return layout is None or layout.is_chief
+    return layout is None or layout.is_chief or _STATE.get("backend") == "jax"
