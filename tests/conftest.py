@@ -76,3 +76,12 @@ def entity_tag_run(tmp_path_factory):
             model_options={"num_layers": 1, "num_heads": 2, "hidden_dim": 64,
                            "intermediate_dim": 128})
     return {"result": result, "valid": files["valid"], "valid_sentences": valid}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Modules with slow tests run first, each module's tests kept together
+    and in order: with `-n 2` the long runs start early and the short tests
+    fill the end, so neither worker idles while the other finishes a long
+    module (the suite's wall time is the slower worker's)."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

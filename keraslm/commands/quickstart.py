@@ -42,6 +42,7 @@ RECIPE = {
 DEFAULT_STEPS = 800
 SAMPLE = {"max_new_tokens": 80, "sampler": "top_p", "top_p": 0.9, "temperature": 0.8,
           "repetition_penalty": 1.1, "seed": 0}
+ATTENTION_TOKENS = 24
 LOG_NAME = "quickstart.log"
 
 
@@ -197,6 +198,9 @@ def _quickstart(args, output, log_path, terminal):
                                  SAMPLE["max_new_tokens"], newline_at_eos=True,
                                  stream=streamer, **options)
     streamer.finish(sample)
+    attention_path = _attention_picture(result, sample, output)
+    print(f"attention of the first {ATTENTION_TOKENS} tokens (layers x heads): "
+          f"{attention_path}", file=out, flush=True)
 
     exports = _export_all(output, stages, out)
 
@@ -208,6 +212,7 @@ def _quickstart(args, output, log_path, terminal):
             ("parameters", f"{result.model.count_params():,}"),
             ("validation bits/char", f"{final['bits_per_character']:.3f}"),
             ("training curve", run.file("training_curve")),
+            ("attention picture", attention_path),
             ("metrics", run.file("metrics"))]
     rows += [(f"export {name}", detail) for name, detail, _ in exports]
     rows.append(("log", os.path.join(output, LOG_NAME)))
@@ -222,6 +227,19 @@ def _quickstart(args, output, log_path, terminal):
     for name, detail in failures:
         print(f"keraslm quickstart: export {name} failed: {detail}", file=terminal)
     return 1 if failures else 0
+
+
+def _attention_picture(result, sample, output):
+    """`RUN/attention.png`: the attention of the sample's first tokens."""
+    from keraslm import interpret
+
+    ids = result.tokenizer.encode(sample)[:ATTENTION_TOKENS]
+    scores = interpret.attention_scores(result.model, ids)
+    labels = [piece.label for piece in interpret.token_pieces(result.tokenizer, ids)]
+    path = os.path.join(output, "attention.png")
+    interpret.plot_attention(scores, labels, path,
+                             title="quickstart sample: attention per layer and head")
+    return path
 
 
 def _export_all(output, stages, out):
