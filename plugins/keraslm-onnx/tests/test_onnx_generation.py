@@ -189,3 +189,29 @@ def test_bad_requests_are_one_line_errors_before_converting(lm_run, tmp_path, ca
     assert cli.main(args) != 0
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1, error
+
+
+def test_sentencepiece_unigram_tokenizer_is_exact_in_the_runtime(lm_run, tmp_path):
+    """A SentencePiece unigram model written T5-style: og.Tokenizer gives
+    keraslm's ids on real lines (and on repeated spaces, tabs, NFKC)."""
+    from keraslm_onnx import tokenizer_json
+
+    _, bundle = lm_run
+    with open(DATA / "shakespeare" / "train.txt", encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle.readlines()[:6000] if line.strip()]
+    with open(DATA / "shakespeare" / "valid.txt", encoding="utf-8") as handle:
+        valid = [line.strip() for line in handle.readlines()[:300] if line.strip()]
+    tokenizer = keraslm.text.SentencePieceTokenizer.train(lines, vocabulary_size=400)
+    for name in ("decoder.onnx", "genai_config.json"):  # any bundle: og.Model needs one
+        shutil.copy(os.path.join(bundle, name), tmp_path / name)
+    document, reason = tokenizer_json.tokenizer_json(tokenizer)
+    assert reason is None
+    (tmp_path / "tokenizer.json").write_text(json.dumps(document), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps(tokenizer_json.tokenizer_config(tokenizer)))
+    texts = valid + ["  two  spaces", "a\ttab", "Ünïcödé ﬁ"]
+    matching, total, first = tokenizer_json.check_tokenizer(tokenizer, tmp_path, texts)
+    assert (matching, first) == (total, None)
+    bpe = keraslm.text.SentencePieceTokenizer.train(lines, vocabulary_size=400,
+                                                    model_type="bpe")
+    assert tokenizer_json.tokenizer_json(bpe)[0] is None  # not written: feed ids
