@@ -180,7 +180,10 @@ def export_onnx_genai(model, path, *, inputs, atol=1e-4, tokenizer=None,
             f"{runtime_ids} vs {float_ids}.")
     details["runtime_greedy_equal"] = {"prompts": len(prompts), "new_tokens": CHECK_TOKENS}
     if tokenizer is not None and tokenizer_note["written"]:
-        texts = [tokenizer.decode(row) for row in prompts]
+        # The texts of every parity input row (real text cut from the run's data).
+        texts = [tokenizer.decode([int(i) for i in row if i > st.MASK_ID])
+                 for batch in inputs for row in np.asarray(batch)]
+        texts = [text for text in texts if text]
         matching, total, first = tokenizer_json.check_tokenizer(tokenizer, path, texts)
         tokenizer_note.update(matching_texts=matching, checked_texts=total)
         if first is not None:
