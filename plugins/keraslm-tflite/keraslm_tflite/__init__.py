@@ -1,4 +1,5 @@
-"""keraslm-tflite: the `tflite` exporter (TFLite / LiteRT), as a keraslm plugin.
+"""keraslm-tflite: the `tflite`, `tflite-generation` and `litertlm` exporters
+(TFLite / LiteRT, LiteRT-LM), as a keraslm plugin.
 
 Installing this distribution adds `format="tflite"` to `keraslm.export` and
 `keraslm export`. The file holds builtin TFLite ops only unless
@@ -20,6 +21,18 @@ result.details["argmax_agreement"]  # top-1 agreement with Keras
 
 ```bash
 keraslm export runs/reviews --format tflite --quantize dynamic_int8
+```
+
+It also registers the generation exporters for `transformer_lm` runs
+(`keraslm_tflite.generation_exporter`): `tflite-generation`, a TFLite file
+with `prefill_{N}` and `decode` signatures over an explicit key/value cache
+(run it with `keraslm_tflite.generation.TFLiteGenerator`), and `litertlm`,
+that file in a `.litertlm` bundle with the run's tokenizer and metadata for
+`litert_lm.Engine`:
+
+```bash
+keraslm export runs/lm --format litertlm --quantize dynamic_int8
+keraslm export runs/lm --format tflite-generation   # export/model.generation.tflite
 ```
 """
 
@@ -47,7 +60,9 @@ def register_exporters(register):
         description="TFLite prefill_N/decode signatures with an explicit KV cache "
                     "(transformer_lm), checked in ai_edge_litert against keraslm "
                     "generate.",
-        file_extension=".tflite",
+        # Not ".tflite": the default output (RUN/export/model + extension)
+        # must not be the forward-pass file's.
+        file_extension=".generation.tflite",
         runtime="keraslm_tflite.generation:load",
         choices={"quantize": GENERATION_QUANTIZE},
         tasks=("lm",),
