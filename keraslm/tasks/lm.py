@@ -104,7 +104,8 @@ class LanguageModelTask(TextTask):
         """Characters for a corpus under 2M characters, else a lossless
         SentencePiece BPE (4,096 pieces; 8,192 above 50M characters); a
         Transformer LM of 2 layers d128 for budgets under 5 minutes, 4
-        layers d192 otherwise; windows of 128 tokens."""
+        layers d192 for 5 minutes or more (2 layers d64 and windows of 64
+        under 2 minutes); windows of 128 tokens."""
         from keraslm.training import auto
 
         choices = super().auto_defaults(examples, statistics, seconds)
@@ -123,7 +124,12 @@ class LanguageModelTask(TextTask):
         choices[0] = auto.Choice("tokenizer", tokenizer, why,
                                  given_by=("tokenizer", "vocabulary_size",
                                            "tokenizer_options"))
-        if seconds < 300:
+        window = 128
+        if seconds < 120:  # a few hundred steps: small and fast ones
+            shape = {"num_layers": 2, "num_heads": 2, "hidden_dim": 64,
+                     "intermediate_dim": 256}
+            window = 64
+        elif seconds < 300:
             shape = {"num_layers": 2, "num_heads": 4, "hidden_dim": 128,
                      "intermediate_dim": 512}
         else:
@@ -131,7 +137,7 @@ class LanguageModelTask(TextTask):
                      "intermediate_dim": 768}
         choices.append(auto.Choice(
             "model", {"model": "transformer_lm", "preset": None,
-                      "model_options": {**shape, "max_sequence_length": 128},
+                      "model_options": {**shape, "max_sequence_length": window},
                       "learning_rate": 3e-3},
             f"a {shape['num_layers']}-layer d{shape['hidden_dim']} Transformer LM for a "
             f"{auto.format_budget(seconds)} budget",
