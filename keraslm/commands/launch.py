@@ -6,7 +6,9 @@ keraslm launch --workers 2 --max-restarts 1 -- train --strategy multi_worker \\
 ```
 
 Starts N worker processes of `keraslm train ...` on this machine, each with
-its `TF_CONFIG` (free localhost ports, worker 0 the chief), and prints their
+its `TF_CONFIG` (free localhost ports, worker 0 the chief), or with
+`--strategy data_parallel` the JAX settings (`KERAS_BACKEND=jax`, worker
+0's port as the coordinator, the process count and id), and prints their
 output with a `[worker i]` prefix. When a worker dies the others cannot go
 on (their next all-reduce fails): the launcher stops them all and starts
 every worker again with `--resume RUN_DIR`, so the job goes on from its last
@@ -57,15 +59,23 @@ def free_ports(count):
     return ports
 
 
-def worker_environments(workers, ports, environ=None, cores_per_worker=None):
-    """The environment of each local worker: its `TF_CONFIG`."""
+def worker_environments(workers, ports, environ=None, cores_per_worker=None,
+                        strategy="multi_worker"):
+    """The environment of each local worker: its `TF_CONFIG`, or for
+    `data_parallel` (JAX) the coordinator (worker 0's port), the process
+    count and its id."""
     environ = dict(os.environ if environ is None else environ)
     addresses = [f"localhost:{port}" for port in ports]
     environments = []
     for index in range(workers):
         env = dict(environ)
-        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses},
-                                       "task": {"type": "worker", "index": index}})
+        if strategy == "data_parallel":
+            env.update(KERAS_BACKEND="jax", KERAS_DISTRIBUTION_JOB_ADDRESSES=addresses[0],
+                       KERAS_DISTRIBUTION_NUM_PROCESSES=str(workers),
+                       KERAS_DISTRIBUTION_PROCESS_ID=str(index))
+        else:
+            env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses},
+                                           "task": {"type": "worker", "index": index}})
         if cores_per_worker:
             env["TF_NUM_INTRAOP_THREADS"] = str(cores_per_worker)
             env["TF_NUM_INTEROP_THREADS"] = "1"
@@ -82,6 +92,24 @@ def _run_dir(command):
             if item.startswith(flag + "="):
                 return item.split("=", 1)[1]
     return None
+
+
+def _strategy(command, run_dir=None):
+    """`multi_worker` or `data_parallel`: the command's `--strategy`, or
+    for `--resume` the run's."""
+    for position, item in enumerate(command):
+        if item == "--strategy" and position + 1 < len(command):
+            return command[position + 1]
+        if item.startswith("--strategy="):
+            return item.split("=", 1)[1]
+    if "--resume" in command and run_dir:
+        from keraslm.training.run_directory import RunDirectory
+
+        try:
+            return RunDirectory(run_dir).info()["config"].get("strategy") or "multi_worker"
+        except (OSError, ValueError, KeyError):
+            pass
+    return "multi_worker"
 
 
 def resume_command(command, run_dir):
@@ -163,6 +191,7 @@ def launch(command, workers, max_restarts=0, join_timeout=None, cores_per_worker
     if "--resume" not in command and "--strategy" not in command and not any(
             item.startswith("--strategy=") for item in command):
         command = [*command, "--strategy", "multi_worker"]
+    strategy = _strategy(command, run_dir=_run_dir(command))
     run_dir = _run_dir(command)
     if run_dir is None:
         raise ValueError("keraslm launch needs the run directory to restart from: give "
@@ -180,7 +209,7 @@ def launch(command, workers, max_restarts=0, join_timeout=None, cores_per_worker
             say(f"[launch] {workers} workers on localhost:{','.join(map(str, ports))}: "
                 f"keraslm {' '.join(command)}")
             processes, threads = _start(command, worker_environments(
-                workers, ports, environ, cores_per_worker), cores_per_worker)
+                workers, ports, environ, cores_per_worker, strategy), cores_per_worker)
             failure = _wait(processes) if not interrupted else (0, -2)
             if interrupted:
                 failure = failure or (0, -2)

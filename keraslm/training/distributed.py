@@ -454,10 +454,15 @@ def worker_run_directory(run, resume):
     layout = cluster()
     if layout is None or layout.is_chief:
         return run
-    scratch = tempfile.mkdtemp(prefix=f"keraslm-worker{layout.index}-")
+    # One place per run and worker: a worker killed before it removed its
+    # copy (the launcher restarts after a SIGKILL) leaves nothing behind.
+    name = hashlib.sha256(os.path.abspath(run.path).encode()).hexdigest()[:12]
+    scratch = os.path.join(tempfile.gettempdir(), f"keraslm-worker{layout.index}-{name}")
+    shutil.rmtree(scratch, ignore_errors=True)
     _STATE["scratch"] = scratch
-    if resume:
-        shutil.rmtree(scratch)
+    if not resume:
+        os.makedirs(scratch)
+    else:
         shutil.copytree(run.path, scratch, ignore=shutil.ignore_patterns(
             "logs", "checkpoints", "*.keras", "run.lock", "token_cache", "export",
             ".*partial*"))

@@ -55,6 +55,24 @@ def test_tf_config_missing_or_malformed_is_explained():
         ["c:1", "w:2", "w:3"], 2, False)
 
 
+def test_jax_processes_from_flags_or_environment_and_backend_checked(corpus):
+    with pytest.raises(distributed.ClusterError, match="--coordinator HOST:PORT "
+                       "--num-processes N --process-id I .* Missing: "
+                       "KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+        distributed.read_jax_cluster({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+                                      "KERAS_DISTRIBUTION_PROCESS_ID": "0"})
+    environ = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234",
+               "KERAS_DISTRIBUTION_NUM_PROCESSES": "4",
+               "KERAS_DISTRIBUTION_PROCESS_ID": "3"}
+    cluster = distributed.read_jax_cluster(environ)
+    assert (cluster.addresses, cluster.num_workers, cluster.index) == (
+        ["10.0.0.1:1234"], 4, 3)
+    with pytest.raises(distributed.ClusterError, match="process id in"):
+        distributed.read_jax_cluster({**environ, "KERAS_DISTRIBUTION_PROCESS_ID": "4"})
+    with pytest.raises(ValueError, match="runs on the jax backend"):
+        TrainConfig(train=corpus["lm_valid"], strategy="data_parallel").validate()
+
+
 def test_port_in_use_and_batch_not_divisible_are_refused():
     holder = socket.socket()
     holder.bind(("", 0))
@@ -103,6 +121,10 @@ def test_launcher_gives_each_worker_its_tf_config():
         cluster = distributed.read_tf_config(env)
         assert cluster.index == index and env["A"] == "1"
         assert cluster.addresses == ["localhost:1001", "localhost:1002", "localhost:1003"]
+    jax = launch_command.worker_environments(2, [1001, 1002], {}, strategy="data_parallel")
+    assert [distributed.read_jax_cluster(env).index for env in jax] == [0, 1]
+    assert {env["KERAS_DISTRIBUTION_JOB_ADDRESSES"] for env in jax} == {"localhost:1001"}
+    assert {env["KERAS_BACKEND"] for env in jax} == {"jax"}
     assert len(set(launch_command.free_ports(4))) == 4
     assert launch_command.resume_command(["train", "-o", "r", "--quiet"], "r") == [
         "train", "--resume", "r", "--quiet"]
@@ -220,3 +242,37 @@ def test_workers_with_different_configs_or_a_missing_worker_are_refused(corpus,
         assert process.returncode != 0
         assert "The workers were started with different configurations" in text, \
             text[-2000:]
+
+
+def _weights_difference(first_run, second_run):
+    import keraslm
+
+    first = keraslm.load_model(os.path.join(first_run, "model.keras")).get_weights()
+    second = keraslm.load_model(os.path.join(second_run, "model.keras")).get_weights()
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(first, second))
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_equals_one_process(corpus, tmp_path):
+    """`KERAS_BACKEND=jax`, two processes through `keraslm launch --strategy
+    data_parallel` (keras.distribution + DataParallel + fit, Gloo on CPU):
+    the final weights equal one JAX process of the same global batch, and
+    the processes held the same weights."""
+    data = ["--train", corpus["lm_train"], "--valid", corpus["lm_valid"], "--steps", "8",
+            "--checkpoint-every", "4", "--quiet"]
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    single = subprocess.Popen(
+        [sys.executable, "-m", "keraslm", "train", *TINY, *data, "-o",
+         str(tmp_path / "one")], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    launched = subprocess.run(
+        [sys.executable, "-m", "keraslm", "launch", "--workers", "2", "--", "train",
+         *TINY, *data, "--strategy", "data_parallel", "-o", str(tmp_path / "two")],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert launched.returncode == 0, launched.stdout[-4000:]
+    assert single.wait(timeout=600) == 0, single.communicate()[0][-3000:]
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["distributed"]["processes"] == 2
+    assert metrics["distributed"]["weight_spread_across_workers"] == 0.0
+    difference = _weights_difference(str(tmp_path / "two"), str(tmp_path / "one"))
+    assert difference < 1e-5, difference
