@@ -211,5 +211,6 @@ def run(args):
         result = keraslm.train(resume=args.resume, verbose=not args.quiet)
     else:
         result = keraslm.train(config_from_args(args))
-    print(json.dumps(result.metrics.get("final", {}), indent=2, default=str))
+    if result.metrics:  # not a worker other than the chief
+        print(json.dumps(result.metrics.get("final", {}), indent=2, default=str))
     return 0
