@@ -149,7 +149,9 @@ def _start(command, environments, cores_per_worker):
     return processes, threads
 
 
-def _stop(processes, grace=10.0):
+def _stop(processes, grace=3.0):
+    """SIGTERM, then SIGKILL after `grace` seconds (a worker blocked in an
+    all-reduce whose peer is gone does not answer SIGTERM)."""
     for process in processes:
         if process.poll() is None:
             process.terminate()
