@@ -164,10 +164,10 @@ def _stop(processes, grace=3.0):
             process.wait()
 
 
-def _wait(processes):
+def _wait(processes, interrupted=()):
     """Waits until all end (0) or one fails; returns (index, status) of the
-    first failure, or None."""
-    while True:
+    first failure, or None. Ctrl-C (`interrupted`) ends the wait too."""
+    while not interrupted:
         statuses = [process.poll() for process in processes]
         for index, status in enumerate(statuses):
             if status not in (None, 0):
@@ -175,6 +175,7 @@ def _wait(processes):
         if all(status == 0 for status in statuses):
             return None
         time.sleep(0.2)
+    return 0, -int(signal.SIGINT)
 
 
 def launch(command, workers, max_restarts=0, join_timeout=None, cores_per_worker=None,
@@ -212,10 +213,8 @@ def launch(command, workers, max_restarts=0, join_timeout=None, cores_per_worker
                 f"keraslm {' '.join(command)}")
             processes, threads = _start(command, worker_environments(
                 workers, ports, environ, cores_per_worker, strategy), cores_per_worker)
-            failure = _wait(processes) if not interrupted else (0, -2)
-            if interrupted:
-                failure = failure or (0, -2)
-            if failure is not None:
+            failure = _wait(processes, interrupted)
+            if failure is not None and not interrupted:
                 index, status = failure
                 say(f"[launch] worker {index} ended with status {status}; stopping the "
                     f"others")
@@ -226,7 +225,9 @@ def launch(command, workers, max_restarts=0, join_timeout=None, cores_per_worker
                 say(f"[launch] done: {run_dir}")
                 return 0
             if interrupted:
-                say("[launch] interrupted")
+                say(f"[launch] interrupted: every worker stopped; continue from the last "
+                    f"checkpoint with: keraslm launch --workers {workers} -- train "
+                    f"--resume {run_dir}")
                 return 130
             if restarts >= max_restarts:
                 say(f"[launch] worker {failure[0]} failed (status {failure[1]}); "
