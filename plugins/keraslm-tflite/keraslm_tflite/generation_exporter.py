@@ -95,7 +95,10 @@ def _prompts(inputs, cache_length, count=2, length=12):
 
 
 def _agreement(want, got):
-    """Share of positions of `want` where `got` has the same item."""
+    """Share of positions of `want` where `got` has the same item (1 when
+    both are empty)."""
+    if len(want) == 0 and len(got) == 0:
+        return 1.0
     same = sum(a == b for a, b in zip(want, got))
     return same / max(len(want), 1)
 
@@ -362,9 +365,11 @@ def export_litertlm(model, path, *, inputs, atol=1e-4, tokenizer=None, quantize=
         cache_length, prefill_lengths, min_agreement: as for
             `export_tflite_generation`.
         newline_at_eos: bool. The run's documents are lines (`--split
-            line`, what `keraslm generate` then does): the end-of-text id
-            is written as a newline and does not stop decoding. Otherwise
-            it is the bundle's stop token. `keraslm export` sets it from
+            line`, what `keraslm generate` then does): for character and
+            byte runs the end-of-text id is written as a newline and does
+            not stop decoding. Otherwise (and for SentencePiece runs,
+            whose model decodes it as nothing) it is the bundle's stop
+            token. `keraslm export` sets it from
             the run's task.
         generate_options: dict or None. The task's generation options
             (`keraslm export` passes `task.generate_options()`); its
@@ -421,9 +426,14 @@ def export_litertlm(model, path, *, inputs, atol=1e-4, tokenizer=None, quantize=
             min_agreement=min_agreement)
         details = fields["details"]
         kind, tokenizer_path = litertlm.runtime_tokenizer(tokenizer, work, newline_at_eos)
-        # The runtime requires a stop token. A run of lines does not stop at
-        # end of text: its stop token is then padding, which is suppressed.
-        stop_ids = [st.PAD_ID] if newline_at_eos else [st.EOS_ID]
+        # A run of lines writes end of text as a newline and goes on, where
+        # the bundle's tokenizer can write it so (character and byte runs;
+        # a SentencePiece model decodes [SEP] as nothing, and a newline
+        # piece would change the spaces after it): the runtime requires a
+        # stop token, which is then padding (suppressed). Otherwise [SEP]
+        # stops.
+        writes_newline = newline_at_eos and kind == "hf_tokenizer_json"
+        stop_ids = [st.PAD_ID] if writes_newline else [st.EOS_ID]
         suppress_ids = [st.PAD_ID, st.UNK_ID, st.MASK_ID]
         import keraslm
 
@@ -437,9 +447,10 @@ def export_litertlm(model, path, *, inputs, atol=1e-4, tokenizer=None, quantize=
                              "model": model.name, "tokenizer": tokenizer.type_name})
         details.update(tokenizer=kind, stop_ids=stop_ids, suppress_ids=suppress_ids,
                        start_id=None, newline_at_eos=bool(newline_at_eos),
+                       writes_newline=writes_newline,
                        size_tflite_bytes=os.path.getsize(tflite_path))
         details.update(_engine_checks(tokenizer, path, inputs, texts, details,
-                                      newline_at_eos))
+                                      writes_newline))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not details["engine_prompts"]:
@@ -485,7 +496,8 @@ def _engine_checks(tokenizer, path, inputs, texts, details, newline_at_eos):
     """Tokenizer (id for id) and greedy text checks in `litert_lm.Engine`:
     its text from each check prompt against what `keraslm generate` writes
     for the Keras greedy ids already computed (prompts whose text gives
-    their ids back)."""
+    their ids back), up to the first end of text where the bundle stops
+    there."""
     from keraslm_tflite.litertlm import Engine
 
     checks = _check_texts(tokenizer, inputs, texts)
@@ -514,7 +526,10 @@ def _engine_checks(tokenizer, path, inputs, texts, details, newline_at_eos):
 def _litertlm_readme(model, path, details):
     name = os.path.basename(readme_target(path))
     stop = (f"stops at id {details['stop_ids'][0]} ([SEP], end of text)"
-            if not details["newline_at_eos"] else
+            + (" (keraslm generate goes on past it for this run of lines, writing a "
+               "newline; the SentencePiece model cannot write one: continue with a "
+               "next turn)" if details["newline_at_eos"] else "")
+            if not details["writes_newline"] else
             "does not stop at end of text: the run's documents are lines, and the "
             "end-of-text id is written as a newline (as keraslm generate does); its stop "
             "token is padding (id 0), which is suppressed, so it stops after "

@@ -8,10 +8,12 @@ litert-lm-api 0.18.1):
 - the LLM metadata (`llm_metadata(...)`): no start token (keraslm's
   language models are trained without one and `keraslm generate` adds none;
   with a `start_token` the runtime puts it before the first prompt), the
-  stop token (`[SEP]`, id 3) unless the run's documents are lines (then,
-  as in `keraslm generate`, the end-of-text id is written as a newline and
-  decoding goes on; the runtime requires a stop token, so it is padding,
-  id 0, which is suppressed), `suppress_tokens` (padding, unknown and mask, which
+  stop token (`[SEP]`, id 3) unless the run's documents are lines and its
+  tokenizer goes in as a `tokenizer.json` (then, as in `keraslm generate`,
+  the end-of-text id is written as a newline and decoding goes on; the
+  runtime requires a stop token, so it is padding, id 0, which is
+  suppressed; a SentencePiece model decodes `[SEP]` as nothing, so a
+  SentencePiece run stops there), `suppress_tokens` (padding, unknown and mask, which
   `keraslm generate` never produces), `max_num_tokens` (the cache length),
   empty prompt templates (the prompt is the text as given),
   `llm_model_type { generic_model {} }`, `supports_thinking: false` and
