@@ -71,12 +71,20 @@ class OnnxDecoder:
         self.num_heads, self.head_dim = int(shape[1]), int(shape[3])
 
     def _run(self, feed):
-        outputs = dict(zip(self.output_names, self.session.run(self.output_names, feed)))
+        # Caches stay onnxruntime OrtValues from one call to the next (no
+        # copy to NumPy and back); only the logits are read.
+        from onnxruntime import OrtValue
+
+        values = {name: value if isinstance(value, OrtValue)
+                  else OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value))
+                  for name, value in feed.items()}
+        outputs = dict(zip(self.output_names,
+                           self.session.run_with_ort_values(self.output_names, values)))
         state = {"attention_mask": feed["attention_mask"],
                  "next_position": feed["position_ids"][:, -1] + 1}
         for name in self.past_names:
             state[name] = outputs[name.replace("past_key_values.", "present.")]
-        return outputs["logits"], state
+        return outputs["logits"].numpy(), state
 
     def prefill(self, prompts):
         """Runs the left-padded `prompts` (lists of ids) from an empty cache."""
