@@ -213,8 +213,10 @@ def model_cap(config):
 
 def token_lengths(task, examples, tokenizer):
     """Token counts of up to `LENGTH_SAMPLE` training texts, evenly spread."""
-    texts = list(itertools.islice(task.texts(examples), SAMPLE_TEXTS))
-    step = max(len(texts) // LENGTH_SAMPLE, 1)
+    texts = task.texts(examples)
+    if not isinstance(texts, list):  # a stream: its first texts
+        texts = list(itertools.islice(texts, SAMPLE_TEXTS))
+    step = max(len(texts) // LENGTH_SAMPLE, 1)  # spread over all (translate: both sides)
     sample = texts[::step]
     return [len(ids) for start in range(0, len(sample), 512)
             for ids in tokenizer.encode(sample[start:start + 512])]  # batched
