@@ -43,7 +43,7 @@ def register_exporters(register):
         "keraslm_onnx.decoder:export_onnx_decoder",
         description="A transformer_lm decoder with past/present caches (ONNX), "
                     "checked against call_with_cache in onnxruntime.",
-        file_extension=".onnx",
+        file_extension=".decoder.onnx",  # beside the forward pass's model.onnx
         tasks=("lm",),
     )
     register(
