@@ -380,7 +380,7 @@ def export_onnx_decoder(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
 
     The logits equal the Keras model's for every id (nothing banned);
     `keraslm_onnx.generation.greedy` drives the file in onnxruntime and
-    gives `keraslm generate`'s greedy ids. Writes `model.README.txt` beside
+    gives `keraslm generate`'s greedy ids. Writes `model.onnx.README.txt` beside
     the file.
 
     Args:

@@ -36,7 +36,7 @@ def export_onnx(model, path, *, inputs, atol=1e-4, opset=DEFAULT_OPSET):
     as `1 - Erf`, which tf2onnx cannot convert otherwise. The file is
     validated with `onnx.checker`, then run in onnxruntime (CPU) on `inputs`
     and compared with the Keras model through `keraslm.exporting.finish`;
-    `model.README.txt` is written beside the file; the report's `details`
+    `model.onnx.README.txt` is written beside the file; the report's `details`
     hold the opset, the ONNX op types used and the
     onnxruntime and tf2onnx versions.
 

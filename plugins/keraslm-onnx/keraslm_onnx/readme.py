@@ -1,7 +1,8 @@
 """The README.txt each onnx exporter writes beside its artifact.
 
 A folder artifact (`onnx-genai`) holds `README.txt`; a file artifact
-(`model.onnx`) gets `model.README.txt` beside it.
+(`model.onnx`) gets `model.onnx.README.txt` beside it (as the tflite
+plugin's files do).
 """
 
 import os
@@ -17,10 +18,8 @@ def final_path(path):
 
 
 def readme_path(path):
-    """`model.README.txt` beside the final name of a file artifact."""
-    final = final_path(path)
-    stem = os.path.splitext(final)[0]
-    return stem + ".README.txt"
+    """`model.onnx.README.txt` beside the final name of a file artifact."""
+    return final_path(path) + ".README.txt"
 
 
 def _write(path, text):

@@ -61,7 +61,7 @@ def test_onnx_matches_keras_in_onnxruntime(tmp_path, build):
     result = keraslm.export(model, str(path), format="onnx")
     assert result.max_abs_diff < 1e-5
     assert result.details["opset"] == 17
-    readme = (tmp_path / "model.README.txt").read_text()  # beside the file
+    readme = (tmp_path / "model.onnx.README.txt").read_text()  # beside the file
     assert "Input:  inputs" in readme and "onnxruntime.InferenceSession" in readme
     # Independently of the exporter's own check: a fresh onnxruntime session on
     # batch sizes and lengths the exporter never tried.

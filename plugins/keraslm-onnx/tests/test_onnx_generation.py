@@ -127,7 +127,7 @@ def test_onnx_decoder_file_matches_keras(lm_run, loaded, tmp_path):
     result = keraslm.export(model, path, format="onnx-decoder", inputs=rows)
     assert result.max_abs_diff < 1e-4
     assert result.details["inputs"][:3] == ["input_ids", "attention_mask", "position_ids"]
-    assert os.path.exists(tmp_path / "decoder.README.txt")
+    assert os.path.exists(tmp_path / "decoder.onnx.README.txt")
     ids = [tokenizer.encode(p) for p in PROMPTS]
     assert generation.greedy(path, ids, NEW_TOKENS, banned_ids=(0, 1, 4)) == \
         keras_greedy(loaded, PROMPTS)
