@@ -195,6 +195,9 @@ def decide(config, task, examples):
         if "epochs" in choice.values:
             config._auto_epochs = True  # with the budget: at most these passes
         applied.append(choice)
+    cap = model_cap(config)
+    if "sequence_length" not in given and cap and config.sequence_length > cap:
+        config.sequence_length = cap  # for now: chosen once the tokenizer is known
     if config.time_budget is not None and not isinstance(config.time_budget, float):
         config.time_budget = budget_seconds(config)
     return applied, skipped, stats
