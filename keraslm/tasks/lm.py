@@ -104,8 +104,8 @@ class LanguageModelTask(TextTask):
         """Characters for a corpus under 2M characters, else a lossless
         SentencePiece BPE (4,096 pieces; 8,192 above 50M characters); a
         Transformer LM of 2 layers d128 for budgets under 5 minutes, 4
-        layers d192 for 5 minutes or more (2 layers d64 and windows of 64
-        under 2 minutes); windows of 128 tokens."""
+        layers d192 for 5 minutes or more (2 layers d64 at 1e-2 on
+        windows of 64 under 2 minutes); windows of 128 tokens."""
         from keraslm.training import auto
 
         choices = super().auto_defaults(examples, statistics, seconds)
@@ -138,7 +138,7 @@ class LanguageModelTask(TextTask):
         choices.append(auto.Choice(
             "model", {"model": "transformer_lm", "preset": None,
                       "model_options": {**shape, "max_sequence_length": window},
-                      "learning_rate": 3e-3},
+                      "learning_rate": 1e-2 if seconds < 120 else 3e-3},
             f"a {shape['num_layers']}-layer d{shape['hidden_dim']} Transformer LM for a "
             f"{auto.format_budget(seconds)} budget",
             given_by=("model", "preset", "model_options")))

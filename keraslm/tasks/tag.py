@@ -77,6 +77,16 @@ class TaggingTask(Task):
 
         choices = super().auto_defaults(examples, statistics, seconds)
         if seconds < 300:
+            # A short budget: whole words (one id each, case kept), so the
+            # model knows each word's tags from the first steps; measured on
+            # 1,350 Brown sentences, 2,000 WordPieces stalled at 74% word
+            # accuracy (the most frequent tag: 78%).
+            size = int(min(statistics.repeated_words + 5, 40000))
+            choices[0] = auto.Choice(
+                "tokenizer", {"tokenizer": "word", "vocabulary_size": max(size, 1000)},
+                f"words (case kept) for a short budget: the {statistics.repeated_words:,} "
+                f"seen twice or more", given_by=("tokenizer", "vocabulary_size",
+                                                 "tokenizer_options"))
             shape = {"num_layers": 1, "num_heads": 2, "hidden_dim": 64,
                      "intermediate_dim": 256}
         else:
@@ -87,7 +97,8 @@ class TaggingTask(Task):
                       "model_options": {**shape, "max_sequence_length": 256,
                                         "ngram_buckets": 50_000},
                       "head_options": {"dropout": 0.1},
-                      "learning_rate": 2e-3, "schedule": "warmup_linear"},
+                      "learning_rate": 4e-3 if seconds < 300 else 2e-3,
+                      "schedule": "warmup_linear"},
             f"a {shape['num_layers']}-layer d{shape['hidden_dim']} encoder with hashed "
             f"piece pairs for a {auto.format_budget(seconds)} budget",
             given_by=("model", "preset", "model_options")))

@@ -324,7 +324,7 @@ def interval_choice(examples, batch_size, smallest=50, largest=500):
                   f"{largest} steps")
 
 
-def early_stopping_choice(patience=3):
+def early_stopping_choice(patience=5):
     return Choice("early_stopping", {"early_stopping": patience},
                   f"stop after {patience} validations without a lower validation "
                   f"loss; the best checkpoint becomes the final model")
