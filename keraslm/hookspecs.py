@@ -149,7 +149,12 @@ def register_exporters(register):
     function that loads the file and runs it on input batches; `keraslm
     export` scores a quantized file's task metrics with it) and `choices`
     (allowed values of options, `{"quantize": ("none", "float16", ...)}`,
-    checked by `keraslm export` before the model is read).
+    checked by `keraslm export` before the model is read), `tasks` (the
+    task names whose runs it exports, `("lm",)`; absent: every task;
+    `keraslm export` and `keraslm quickstart` refuse or skip the others) and
+    `part_of` (the name of another exporter whose artifact holds this one's,
+    as `tflite-generation`'s file is inside a `litertlm` bundle; `keraslm
+    quickstart` exports the bundle and names the part).
     """
 
 

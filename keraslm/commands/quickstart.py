@@ -28,18 +28,18 @@ import time
 # than a character model; XLA "fusible" is the fastest training mode here.
 RECIPE = {
     "tokenizer": "sentencepiece",
-    "vocabulary_size": 1024,
+    "vocabulary_size": 4096,
     "tokenizer_options": {"input_sentence_size": 50_000},  # learn from a sample
     "model": "transformer_lm",
     "preset": "tiny",
     "model_options": {"num_layers": 2, "hidden_dim": 128, "num_heads": 4,
                       "intermediate_dim": 512},
-    "sequence_length": 128,
+    "sequence_length": 64,
     "batch_size": 32,
     "learning_rate": 6e-3,
     "xla": "fusible",
 }
-DEFAULT_STEPS = 800
+DEFAULT_STEPS = 600
 SAMPLE = {"max_new_tokens": 80, "sampler": "top_p", "top_p": 0.9, "temperature": 0.8,
           "repetition_penalty": 1.1, "seed": 0}
 ATTENTION_TOKENS = 24
@@ -243,21 +243,29 @@ def _attention_picture(result, sample, output):
 
 
 def _export_all(output, stages, out):
-    """Runs `keraslm export` for every installed exporter; returns
-    `(name, where or why it failed, ok)` for each."""
+    """Runs `keraslm export` for every installed exporter of lm runs (an
+    exporter whose artifact is inside another's bundle, `part_of`, is named,
+    not exported twice); returns `(name, where or why it failed, ok)`."""
     from keraslm import registry
     from keraslm.commands import export as export_command
 
-    names = registry.exporters.names()
+    names = [name for name in registry.exporters.names()
+             if _exports_task(registry.exporters.get(name), "lm")]
+    parts = {name: registry.exporters.get(name).metadata.get("part_of")
+             for name in names}
+    parts = {name: bundle for name, bundle in parts.items() if bundle in names}
     stages.begin("export", f"{len(names)} installed exporters ({', '.join(names)}), "
                            "each file checked in its own runtime")
-    results = []
+    results, paths = [], set()
     for name in names:
-        exporter = registry.exporters.get(name)
-        if not _exports_task(exporter, "lm"):
+        if name in parts:
             continue
-        path = os.path.join(output, "export",
-                            "model" + exporter.metadata.get("file_extension", ""))
+        exporter = registry.exporters.get(name)
+        extension = exporter.metadata.get("file_extension", "")
+        path = os.path.join(output, "export", "model" + extension)
+        if path in paths:  # two exporters with one extension: keep both files
+            path = os.path.join(output, "export", f"model.{name}{extension}")
+        paths.add(path)
         parser = argparse.ArgumentParser()
         export_command.configure(parser)
         export_args = parser.parse_args([output, "--format", name, "-o", path])
@@ -273,6 +281,9 @@ def _export_all(output, stages, out):
         lines = [line for line in printed.getvalue().splitlines() if line.strip()]
         print("\n".join(lines), file=out, flush=True)
         results.append((name, path, True))
+    for name, bundle in parts.items():
+        print(f"{name}: inside the {bundle} export above (alone: keraslm export "
+              f"{output} --format {name})", file=out, flush=True)
     return results
 
 

@@ -350,6 +350,18 @@ def _best_validation_loss(history_path):
     return min(values) if values else None
 
 
+def _best_is_last(history_path):
+    """Whether the last validation of the history is strictly its lowest
+    loss: the best checkpoint was then written after the last step and
+    holds the final weights (without a weight average)."""
+    if not os.path.exists(history_path):
+        return False
+    with open(history_path) as handle:
+        values = [float(row["val_loss"]) for row in csv.DictReader(handle)
+                  if row.get("val_loss") not in (None, "", "nan")]
+    return len(values) > 0 and all(value > values[-1] for value in values[:-1])
+
+
 def _say(config, message):
     if config.verbose:
         print(message, flush=True)
@@ -671,6 +683,8 @@ def _train(config, run, resume, started):
     # With early stopping the final model holds the best checkpoint's
     # weights: its scores are the best's, not computed twice.
     same = stopped_early is not None and stopped_early["restored_best"]
+    # Nor when the best checkpoint is the last one (the usual short run).
+    same = same or (not _uses_ema(model) and _best_is_last(run.file("history")))
     if os.path.exists(best_path) and not same:
         best_model = keraslm.load_model(best_path)
         metrics["best"] = task.evaluate(best_model, valid_examples, tokenizer, loss)

@@ -45,6 +45,7 @@ def register_exporters(register):
                     "checked against call_with_cache in onnxruntime.",
         file_extension=".decoder.onnx",  # beside the forward pass's model.onnx
         tasks=("lm",),
+        part_of="onnx-genai",  # the bundle's decoder.onnx
     )
     register(
         "onnx-genai",

@@ -66,6 +66,7 @@ def register_exporters(register):
         runtime="keraslm_tflite.generation:load",
         choices={"quantize": GENERATION_QUANTIZE},
         tasks=("lm",),
+        part_of="litertlm",  # the bundle's TFLite file
     )
     register(
         "litertlm",
