@@ -94,10 +94,8 @@ class Statistics:
 def given_fields(config):
     """The fields the user set: those recorded by `TrainConfig.from_dict`
     (`_given`), and any whose value differs from its default."""
-    from keraslm.training.config import TrainConfig
-
     given = set(getattr(config, "_given", ()) or ())
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(type(config)):  # a TrainConfig
         default = (field.default_factory() if field.default_factory
                    is not dataclasses.MISSING else field.default)
         if getattr(config, field.name) != default:
