@@ -36,7 +36,7 @@ RECIPE = {
                       "intermediate_dim": 512},
     "sequence_length": 64,
     "batch_size": 32,
-    "learning_rate": 6e-3,
+    "learning_rate": 4e-3,
     "xla": "fusible",
 }
 DEFAULT_STEPS = 600
