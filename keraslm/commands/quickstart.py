@@ -22,6 +22,8 @@ import os
 import sys
 import time
 
+from keraslm.commands.export import _positive_int  # light: no TensorFlow
+
 # The model and training recipe, chosen by measurement on 2 CPU cores (see
 # the README's quickstart section): a SentencePiece vocabulary of 1,024
 # pieces carries about 2.4 characters per token, so each step sees more text
@@ -69,16 +71,6 @@ def configure(parser):
                         metavar="DIR",
                         help="run directory (default runs/quickstart-<time>); must "
                              "not hold a run already")
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer. Received: {text!r}")
-    return value
 
 
 def _check_inputs(args, output):
