@@ -26,24 +26,10 @@ import os
 
 import _common
 
+from keraslm.evaluation.baselines import tfidf_logistic_regression, xz_bits_per_character
+
 NAME = "defaults"
 TASKS = ("classify", "tag", "lm", "translate")
-
-
-def tfidf_logistic_regression(train_path, test_path):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    def rows(path):
-        with open(path, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-
-    train, test = rows(train_path), rows(test_path)
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    classifier = LogisticRegression(C=4, max_iter=2000).fit(
-        vectorizer.fit_transform(r["text"] for r in train), [r["label"] for r in train])
-    predicted = classifier.predict(vectorizer.transform(r["text"] for r in test))
-    return sum(p == r["label"] for p, r in zip(predicted, test)) / len(test)
 
 
 def most_frequent_tag(train_path, test_path):
@@ -60,18 +46,6 @@ def most_frequent_tag(train_path, test_path):
              for w, t in zip(words, tags)]
     return sum((per_word[w].most_common(1)[0][0] if w in per_word else default) == t
                for w, t in pairs) / len(pairs)
-
-
-def xz_bits_per_character(train_path, test_path):
-    def size(text):
-        return len(lzma.compress(text.encode("utf-8"), format=lzma.FORMAT_XZ,
-                                 preset=9 | lzma.PRESET_EXTREME))
-
-    with open(train_path, encoding="utf-8") as handle:
-        train = handle.read()
-    with open(test_path, encoding="utf-8") as handle:
-        test = handle.read()
-    return (size(train + test) - size(train)) * 8 / len(test)
 
 
 def constant_translation_bleu(train_path, valid_path, count=200):

@@ -20,6 +20,7 @@ import sys
 import pytest
 
 import keraslm
+from keraslm.evaluation.baselines import tfidf_logistic_regression, xz_bits_per_character
 import shared_data
 from keraslm.tasks.base import get_task
 from keraslm.training import auto
@@ -162,22 +163,6 @@ def test_imbalanced_labels_get_balanced_class_weights(corpus, tmp_path):
                        labels.index("other"): 500 / (2 * 100)}
 
 
-def tfidf_logistic_regression(train_path, test_path):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    def rows(path):
-        with open(path, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-
-    train, test = rows(train_path), rows(test_path)
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    classifier = LogisticRegression(C=4, max_iter=2000).fit(
-        vectorizer.fit_transform(r["text"] for r in train), [r["label"] for r in train])
-    predicted = classifier.predict(vectorizer.transform(r["text"] for r in test))
-    return sum(p == r["label"] for p, r in zip(predicted, test)) / len(test)
-
-
 def train_with_defaults(task, tmp_path, capsys=None, **files):
     """`keraslm.train` with only the task, the files and the budget."""
     result = keraslm.train(task=task, **files, time_budget=budget(task),
@@ -244,21 +229,6 @@ def test_tag_with_only_the_files_beats_the_most_frequent_tag_by_5_points(corpus,
     reference = most_frequent_tag_accuracy(corpus["brown_train"], corpus["brown_test"])
     accuracy = result.metrics["test"]["accuracy"]
     assert accuracy >= reference + 0.05, (accuracy, reference)
-
-
-def xz_bits_per_character(train_path, valid_path):
-    """xz as a model of the validation text given the training text: the
-    bits its compressed size grows by when the validation text is appended,
-    per character of it."""
-    def size(text):
-        return len(lzma.compress(text.encode("utf-8"), format=lzma.FORMAT_XZ,
-                                 preset=9 | lzma.PRESET_EXTREME))
-
-    with open(train_path, encoding="utf-8") as handle:
-        train = handle.read()
-    with open(valid_path, encoding="utf-8") as handle:
-        valid = handle.read()
-    return (size(train + valid) - size(train)) * 8 / len(valid)
 
 
 @pytest.mark.slow
