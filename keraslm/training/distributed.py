@@ -445,6 +445,20 @@ def local_batches(dataset, batch_size, part, parts, ignore_class=None):
     return dataset.map(cut)
 
 
+def with_class_weights(dataset, class_weight):
+    """`(x, y)` batches as `(x, y, sample_weight)` with each row weighted by
+    its label's `class_weight` (1 for a label it does not name): what
+    `model.fit(..., class_weight=...)` does to a `tf.data` input, so that a
+    multi-worker run weights the loss as a single process does."""
+    if not class_weight:
+        return dataset
+    from keras.src.trainers.data_adapters.tf_dataset_adapter import (
+        make_class_weight_map_fn,
+    )
+
+    return dataset.map(make_class_weight_map_fn(class_weight))
+
+
 # -- the run directory of a worker that is not the chief ------------------------------
 def worker_run_directory(run, resume):
     """The chief writes `run`; another worker writes a scratch copy (its
@@ -501,10 +515,13 @@ class MultiWorkerFit:
         self._step = None
         self.weight_spread = None
 
-    def _distribute(self, dataset):
+    def _distribute(self, dataset, class_weight=None):
         import tensorflow as tf
 
         workers = self.cluster.num_workers
+        # Weighted before the global batch is cut and padded: filler rows
+        # repeat a real row and its weight.
+        dataset = with_class_weights(dataset, class_weight)
         local = local_batches(dataset, self.batch_size, self.cluster.index, workers,
                               self.ignore_class)
         per_replica = self.batch_size // self.strategy.num_replicas_in_sync
@@ -572,15 +589,20 @@ class MultiWorkerFit:
         return {"loss": total / rows if rows else float("nan")}
 
     def __call__(self, x, *, epochs, initial_epoch=0, steps_per_epoch, validation_data=None,
-                 callbacks=None, **_):
+                 callbacks=None, class_weight=None, verbose=0, shuffle=False,
+                 **unused):
         import keras
 
+        if unused:
+            raise TypeError(f"The multi-worker loop does not take {sorted(unused)} "
+                            f"(it takes epochs, steps, validation data, callbacks, "
+                            f"class weights, verbose and shuffle). Received: {sorted(unused)}")
         model = self.model
         callbacks = keras.callbacks.CallbackList(callbacks, add_history=True, model=model,
                                                  epochs=epochs, steps=steps_per_epoch,
                                                  verbose=0)
         step = self._train_step()
-        iterator = iter(self._distribute(x))
+        iterator = iter(self._distribute(x, class_weight))
         model.stop_training = False
         callbacks.on_train_begin()
         epoch_logs = {}

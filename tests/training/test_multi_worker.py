@@ -276,3 +276,79 @@ def test_jax_data_parallel_equals_one_process(corpus, tmp_path):
     assert metrics["distributed"]["weight_spread_across_workers"] == 0.0
     difference = _weights_difference(str(tmp_path / "two"), str(tmp_path / "one"))
     assert difference < 1e-5, difference
+
+
+def test_class_weights_become_the_sample_weights_keras_fit_uses():
+    """The multi-worker loop weights rows as `model.fit(class_weight=...)`
+    does (Keras' own conversion, computed here with NumPy), filler rows of a
+    partial global batch included."""
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.data_adapter_utils import (
+        class_weight_to_sample_weights,
+    )
+
+    labels = np.array([0, 1, 1, 2, 0, 1, 1], dtype="int32")
+    weights = {0: 2.5, 1: 0.5, 2: 1.25}
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ({"token_ids": np.arange(7 * 2).reshape(7, 2)}, labels)).batch(4)
+    weighted = list(distributed.with_class_weights(dataset, weights))
+    got = np.concatenate([batch[2] for batch in weighted])
+    np.testing.assert_allclose(got, class_weight_to_sample_weights(labels, weights))
+    assert distributed.with_class_weights(dataset, None) is dataset
+    # The global batch of 4 cut for 2 workers: the last (3 rows) is filled
+    # with its own first row, and that row's weight comes with it.
+    parts = [list(distributed.local_batches(distributed.with_class_weights(
+        dataset, weights), 4, part, 2)) for part in range(2)]
+    last = np.concatenate([parts[p][1][2] for p in range(2)])
+    np.testing.assert_allclose(last, class_weight_to_sample_weights(
+        labels[[4, 5, 6, 4]], weights))
+
+
+@pytest.mark.slow
+def test_one_worker_with_class_weights_equals_one_process(corpus, tmp_path):
+    """`--class-weight balanced` on imbalanced labels (4 to 1): a multi-worker
+    run (one worker, through `keraslm launch`) ends at the weights of a
+    single-process run, and both differ from the unweighted run, so the
+    weights were applied, not dropped."""
+    import keraslm
+
+    with open(corpus["reviews_train"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [r for r in rows if r["label"] == rows[0]["label"]][:160] + \
+        [r for r in rows if r["label"] != rows[0]["label"]][:40]
+    train = tmp_path / "train.csv"
+    with open(train, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(kept)
+    options = ["--task", "classify", "--train", str(train), "--no-auto",
+               "--tokenizer", "word", "--vocabulary-size", "2000",
+               "--sequence-length", "32", "--batch-size", "8", "--steps", "12",
+               "--checkpoint-every", "12", "--num-layers", "1", "--num-heads", "2",
+               "--hidden-dim", "16", "--intermediate-dim", "32", "--dropout", "0",
+               "--learning-rate", "0.01", "--quiet"]
+    runs = {
+        "worker": [sys.executable, "-m", "keraslm", "launch", "--workers", "1", "--",
+                   "train", *options, "--class-weight", "balanced",
+                   "-o", str(tmp_path / "worker")],
+        "single": [sys.executable, "-m", "keraslm", "train", *options,
+                   "--class-weight", "balanced", "-o", str(tmp_path / "single")],
+        "unweighted": [sys.executable, "-m", "keraslm", "train", *options,
+                       "-o", str(tmp_path / "unweighted")],
+    }
+    processes = {name: subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+                 for name, command in runs.items()}
+    for name, process in processes.items():
+        output = process.communicate(timeout=600)[0]
+        assert process.returncode == 0, (name, output[-3000:])
+    weights = {name: keraslm.load_model(str(tmp_path / name / "model.keras")).get_weights()
+               for name in runs}
+
+    def distance(a, b):
+        return max(float(np.max(np.abs(x - y))) for x, y in zip(weights[a], weights[b]))
+
+    metrics = json.loads((tmp_path / "worker" / "metrics.json").read_text())
+    assert metrics["distributed"]["workers"] == 1
+    assert distance("worker", "single") < 1e-5
+    assert distance("single", "unweighted") > 1e-3
