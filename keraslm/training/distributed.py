@@ -447,9 +447,10 @@ def local_batches(dataset, batch_size, part, parts, ignore_class=None):
 
 def with_class_weights(dataset, class_weight):
     """`(x, y)` batches as `(x, y, sample_weight)` with each row weighted by
-    its label's `class_weight` (1 for a label it does not name): what
-    `model.fit(..., class_weight=...)` does to a `tf.data` input, so that a
-    multi-worker run weights the loss as a single process does."""
+    its label's `class_weight`: what `model.fit(..., class_weight=...)` does
+    to a `tf.data` input (Keras' own map function), so that a multi-worker
+    run weights the loss as a single process does. As in Keras, a label
+    above the largest key fails; keraslm's weights name every label."""
     if not class_weight:
         return dataset
     from keras.src.trainers.data_adapters.tf_dataset_adapter import (

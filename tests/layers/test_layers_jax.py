@@ -2,8 +2,8 @@
 
 The layers use `keras.ops` only, so they must give the same results on JAX
 (the backend of the accelerator machine). The backend is chosen when Keras
-is imported, hence a subprocess. The full `run_layer_test` suite under JAX
-takes about a minute on 2 CPU cores and is marked slow.
+is imported, hence a subprocess. The three files under JAX take about
+two minutes on 2 CPU cores, in one subprocess, marked slow.
 """
 
 import os
@@ -45,10 +45,9 @@ def run_pytest_under_jax(*test_files):
     )
 
 
-def test_parity_and_causality_under_jax():
-    run_pytest_under_jax("test_layer_parity.py", "test_layer_causality.py")
-
-
 @pytest.mark.slow
-def test_layer_checks_under_jax():
-    run_pytest_under_jax("test_layer_checks.py")
+def test_layer_parity_causality_and_checks_under_jax():
+    # One subprocess for the three files: each start imports JAX, Keras,
+    # keras-hub and keraslm again (two starts took 97 + 71 s of CI).
+    run_pytest_under_jax("test_layer_parity.py", "test_layer_causality.py",
+                         "test_layer_checks.py")
