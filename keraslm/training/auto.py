@@ -328,6 +328,18 @@ def early_stopping_choice(patience=5):
                   f"loss; the best checkpoint becomes the final model")
 
 
+def xla_choice():
+    """`xla="fusible"` where this process can run it (TensorFlow started with
+    the flags `import keraslm` adds), else no choice (None)."""
+    from keraslm import _xla_flags
+
+    if not _xla_flags.fusible_flags_active():
+        return None
+    return Choice("xla", {"xla": "fusible"},
+                  "XLA fuses the element-wise ops, matrix products stay oneDNN: "
+                  "about 1.5-2x faster steps on CPU than no XLA")
+
+
 def subword_vocabulary(stats, smallest=1000, largest=16000, step=500):
     """A subword vocabulary the size of the corpus's repeated words."""
     size = int(min(max(stats.repeated_words, smallest), largest))
