@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from keraslm.generation.loop import _compiled_loop, _compiled_step
+from keraslm.generation.loop import _compiled_loop, _compiled_prefill, _compiled_step
 from keraslm.generation.processors import process_row
 from keraslm.generation.samplers import SAMPLERS, _pick
 
@@ -197,10 +197,11 @@ def _prompt_rows(prompt_ids):
     return single, [[int(i) for i in row] for row in rows]
 
 
-def _left_pad(prompts):
+def _left_pad(prompts, multiple=1):
     """`(batch, left_padding)`: the prompts right-aligned in an int32
-    array, padded with 0; `left_padding` is None when all have one length."""
-    longest = max(len(row) for row in prompts)
+    array, padded with 0 (to a width that is a multiple of `multiple`);
+    `left_padding` is None when no row is padded."""
+    longest = -(-max(len(row) for row in prompts) // multiple) * multiple
     batch = np.zeros((len(prompts), longest), "int32")
     padding = np.array([longest - len(row) for row in prompts], "int32")
     for row, ids in enumerate(prompts):
@@ -245,9 +246,21 @@ def _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens, options
     chunks of `STOP_CHECK_EVERY` steps when there is a `stop_condition`."""
     import tensorflow as tf
 
+    if decoder.prefill_in_xla:
+        # One compiled prefill per bucket of prompt lengths: the prompts are
+        # left-padded to a multiple of LENGTH_BUCKET (padding is masked and
+        # left out of the positions, so the logits are those of the rows alone).
+        batch, padding = _left_pad(prompts, LENGTH_BUCKET)
+        compiled = _compiled_prefill(model, decoder)
+
+        def prefill(batch, padding, total):
+            return compiled(tf.constant(batch),
+                            None if padding is None else tf.constant(padding), total)
+    else:
+        prefill = decoder.prefill
     rows, start = batch.shape
     total = _cache_length(start, max_new_tokens)
-    logits, state = decoder.prefill(batch, padding, total)
+    logits, state = prefill(batch, padding, total)
     logits = tf.cast(logits, tf.float32)
     penalize = options["repetition_penalty"] != 1.0
     present = np.zeros((rows, logits.shape[-1] if penalize else 1), bool)

@@ -51,6 +51,8 @@ class CacheDecoder:
     for left-padded rows, `(cache, left_padding)`."""
 
     compiled = True
+    #: `prefill` can run as one XLA program (`loop._compiled_prefill`).
+    prefill_in_xla = True
 
     def __init__(self, model):
         self.model = model
@@ -66,7 +68,7 @@ class CacheDecoder:
     def prefill(self, batch, left_padding, total_length):
         from keras import ops
 
-        cache = self.model.empty_cache(len(batch), total_length)
+        cache = self.model.empty_cache(batch.shape[0], total_length)
         if left_padding is None:
             logits, _, cache = self.model.call_with_cache(
                 ops.convert_to_tensor(batch, "int32"), cache, 0)
@@ -90,6 +92,8 @@ class CacheDecoder:
 
 class StateDecoder(CacheDecoder):
     """A recurrent state (`call_with_state`): one position per step."""
+
+    prefill_in_xla = False
 
     def check_length(self, longest_prompt, max_new_tokens):
         pass
@@ -117,6 +121,8 @@ class Seq2SeqDecoder(CacheDecoder):
     0, one row per decoder row. The state is `(cache, encoder_padding_mask,
     cross_cache)`, all batch-first, so beam search reorders it like a cache.
     """
+
+    prefill_in_xla = False  # its sources are not an argument of `prefill`
 
     def __init__(self, model, source_ids):
         self.model = model
