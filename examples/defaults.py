@@ -123,6 +123,21 @@ def run_task(args, task, root, minutes):
     }
 
 
+def earlier_rows(args, rows):
+    """The committed results of the tasks this run left out (`--only`), so
+    that a run of some tasks does not drop the others' rows; each is marked
+    `"earlier_run": true` (its environment is not the one written now)."""
+    import json
+
+    path = args.results or os.path.join(_common.RESULTS, f"{NAME}.json")
+    ran = {row["task"] for row in rows}
+    if args.quick or not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        earlier = json.load(handle).get("tasks", [])
+    return [{**row, "earlier_run": True} for row in earlier if row["task"] not in ran]
+
+
 def main():
     arguments = _common.parser(NAME, __doc__.splitlines()[0])
     arguments.add_argument("--only", nargs="+", choices=TASKS, default=TASKS)
@@ -140,6 +155,8 @@ def main():
         print(f"[{NAME}] {task}: {row['metric']} {row['value']} (reference "
               f"{row['reference']['value']}; target {row['target']}: {row['reached']}) "
               f"in {row['time']['wall_seconds']} s", flush=True)
+    rows = earlier_rows(args, rows) + rows
+    rows.sort(key=lambda row: TASKS.index(row["task"]))
     _common.write_results(args, NAME, {"run_dir": root, "tasks": rows,
                                        "note": "each task's whole keraslm.train within "
                                                "its budget on a shared 2-core machine; "
