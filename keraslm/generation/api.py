@@ -251,11 +251,7 @@ def _xla_decode(model, decoder, prompts, batch, padding, max_new_tokens, options
         # left-padded to a multiple of LENGTH_BUCKET (padding is masked and
         # left out of the positions, so the logits are those of the rows alone).
         batch, padding = _left_pad(prompts, LENGTH_BUCKET)
-        compiled = _compiled_prefill(model, decoder)
-
-        def prefill(batch, padding, total):
-            return compiled(tf.constant(batch),
-                            None if padding is None else tf.constant(padding), total)
+        prefill = _compiled_prefill(model, decoder)  # NumPy arrays trace by shape
     else:
         prefill = decoder.prefill
     rows, start = batch.shape
